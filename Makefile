@@ -30,6 +30,12 @@ LIB_SRC  := $(sort $(wildcard reference/base/*.c reference/codec/*.c reference/h
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libwsref.a
 
+# The harness: everything but main.c goes into libwsc.a so unit tests can link it.
+WSC_SRC  := $(sort $(filter-out harness/main.c,$(wildcard harness/*.c)))
+WSC_OBJ  := $(WSC_SRC:%.c=$(BUILD)/obj/%.o)
+WSC_LIB  := $(BUILD)/libwsc.a
+WSCONFORM := $(if $(wildcard harness/main.c),$(BUILD)/bin/wsconform)
+
 BIN_SRC  := $(wildcard reference/bin/*.c)
 BINS     := $(BIN_SRC:reference/bin/%.c=$(BUILD)/bin/%)
 
@@ -42,7 +48,7 @@ UNIT_T   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%.t)
 
 .PHONY: all lib bins unit check test test-unit test-integration asan bench clean help
 
-all: $(LIB) $(BINS) $(BENCHES)
+all: $(LIB) $(BINS) $(WSCONFORM) $(BENCHES)
 lib: $(LIB)
 bins: $(BINS)
 unit: $(UNIT_T)
@@ -55,6 +61,14 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(WSC_LIB): $(WSC_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/wsconform: $(BUILD)/obj/harness/main.o $(WSC_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(WSC_LIB) $(LIB) $(LIBS) -o $@
+
 $(BUILD)/bin/%: $(BUILD)/obj/reference/bin/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LIBS) -o $@
@@ -63,9 +77,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LIBS) -lm -o $@
 
-$(BUILD)/tests/%.t: $(BUILD)/obj/tests/unit/%.o $(UNIT_SUPPORT:%.c=$(BUILD)/obj/%.o) $(LIB)
+$(BUILD)/tests/%.t: $(BUILD)/obj/tests/unit/%.o $(UNIT_SUPPORT:%.c=$(BUILD)/obj/%.o) $(WSC_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $< $(UNIT_SUPPORT:%.c=$(BUILD)/obj/%.o) $(LIB) $(LIBS) -lcmocka -o $@
+	$(CC) $(LDFLAGS) $< $(UNIT_SUPPORT:%.c=$(BUILD)/obj/%.o) $(WSC_LIB) $(LIB) $(LIBS) -lcmocka -o $@
 
 # cmocka prints TAP when asked; prove runs the compiled .t files directly.
 PROVE ?= prove
@@ -75,15 +89,24 @@ test-unit: $(UNIT_T)
 	CMOCKA_MESSAGE_OUTPUT=TAP $(PROVE) $(PROVE_FLAGS) $(UNIT_T)
 
 # Integration tests start real processes on loopback ports; they find binaries via WSC_BUILD.
+# The .t files are bash scripts: --exec bash says so (rather than relying on perl re-running
+# a non-perl #! line).
 test-integration: $(BINS) $(BENCHES)
-	WSC_BUILD=$(abspath $(BUILD)) $(PROVE) $(wildcard tests/integration/*.t)
+	WSC_BUILD=$(abspath $(BUILD)) $(PROVE) --exec bash $(wildcard tests/integration/*.t)
 
-test: test-unit test-integration
+# Test phases run one after another even under -j (each still builds in parallel): two
+# prove runs at once would interleave their output and compete for the 2 cores that the
+# integration tests' servers need.
+test:
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-integration
 
 asan:
 	$(MAKE) SAN=1 test-unit
 
-check: test asan
+check:
+	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory asan
 
 bench: all
 	WSC_BUILD=$(abspath $(BUILD)) bash bench/run.sh
