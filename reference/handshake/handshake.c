@@ -220,9 +220,10 @@ int wsref_handshake_server(const wsref_registry *reg, const wsref_http_request *
       size_t len = wsref_buf_len(&resp);
       const char *val = (const char *)wsref_buf_head(&resp);
       res->rsv_mask = rsv & 0x7u;
+      res->extension = ext;
       res->extension_state = state;
       if (len == 0 || len >= sizeof res->extensions || !field_value_ok(val, len)) {
-        /* A hook bug: the state stays in res for the caller to release. */
+        /* A hook bug: answer 500; the state is released below. */
         wsref_buf_free(&resp);
         err = WSREF_E_HANDLER, status = 500, body = "extension negotiation failed";
         goto fail;
@@ -252,7 +253,12 @@ int wsref_handshake_server(const wsref_registry *reg, const wsref_http_request *
   return 0;
 
 fail:
-  /* Nothing was negotiated; extension_state is kept (see the 500 above). */
+  /* Nothing was negotiated: release what an accepting hook allocated. */
+  if (res->extension && res->extension_state && res->extension->free_state)
+    res->extension->free_state(res->extension_state, res->extension->ud);
+  res->extension = NULL;
+  res->extension_state = NULL;
+  res->rsv_mask = 0;
   res->subprotocol[0] = '\0';
   res->extensions[0] = '\0';
   wsref_handshake_write_error(out, status, body, extra);

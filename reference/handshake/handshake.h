@@ -35,7 +35,9 @@ typedef struct wsref_handshake_result {
   char extensions[WSREF_EXTENSIONS_MAX];  /* Sec-WebSocket-Extensions sent, "" if none */
   unsigned rsv_mask;                  /* RSV bits (0x4 = RSV1, 0x2 = RSV2, 0x1 = RSV3) claimed
                                          by negotiated extensions */
-  void *extension_state;              /* from the extension hook, owned by the session */
+  const struct wsref_extension *extension; /* the accepting hook, NULL if none */
+  void *extension_state;              /* from the extension hook; the session owns it and
+                                         releases it with extension->free_state */
   wsref_attrs attrs;                  /* set by interceptors; caller frees */
 } wsref_handshake_result;
 

@@ -37,6 +37,10 @@ typedef struct wsref_extension {
   const char *name;
   int (*negotiate)(const wsref_http_request *req, wsref_buf *response, unsigned *rsv_mask,
                    void **state, void *ud);
+  /* Releases a state negotiate() returned: called by the session when it is freed, or by
+   * the handshake handler when the handshake fails after negotiate() accepted. May be NULL
+   * when the state needs no release. */
+  void (*free_state)(void *state, void *ud);
   void *ud;
 } wsref_extension;
 

@@ -69,6 +69,7 @@ struct wsref_session {
   char subprotocol[WSREF_SUBPROTOCOL_MAX];
   char extensions[WSREF_EXTENSIONS_MAX];
   unsigned rsv_mask;
+  const wsref_extension *extension;
   void *extension_state;
   wsref_attrs attrs;
 
@@ -555,6 +556,7 @@ static int server_handshake(wsref_session *s, const uint8_t *data, size_t len) {
   snprintf(s->subprotocol, sizeof s->subprotocol, "%s", res.subprotocol);
   snprintf(s->extensions, sizeof s->extensions, "%s", res.extensions);
   s->rsv_mask = res.rsv_mask;
+  s->extension = res.extension;
   s->extension_state = res.extension_state;
   wsref_attrs_free(&s->attrs);
   s->attrs = res.attrs; /* moved */
@@ -706,6 +708,8 @@ void wsref_session_free(wsref_session *s) {
     abnormal_status(&st);
     finish_closed(s, &st, NULL);
   }
+  if (s->extension && s->extension_state && s->extension->free_state)
+    s->extension->free_state(s->extension_state, s->extension->ud);
   wsref_buf_free(&s->hs_in);
   wsref_buf_free(&s->msg);
   wsref_buf_free(&s->out);
