@@ -22,9 +22,8 @@ static const char usage[] =
     "Each line read from stdin (without its newline) is sent as one text message (binary\n"
     "with --binary). Each received message is printed on stdout: text as is followed by a\n"
     "newline, binary as \"[binary N bytes] HEX\". At the end of stdin the client sends\n"
-    "a ping and waits (up to the close timeout, 3 s) for its pong, so that replies to the\n"
-    "last lines arrive first, then sends close 1000 and waits for the server's close frame\n"
-    "and TCP close. Connection events go to stderr.\n"
+    "close 1000; replies still in flight are printed as they arrive, until the server's\n"
+    "close frame and TCP close. Connection events go to stderr.\n"
     "\n"
     "options:\n"
     "  --subprotocol P      offer subprotocol P (repeatable, in preference order)\n"
@@ -53,20 +52,9 @@ static int bad(const char *fmt, const char *a) {
   return 2;
 }
 
-/* The ping sent at the end of stdin, and whether its pong came back. */
-typedef struct eof_ping {
-  char token[24];
-  bool answered;
-} eof_ping;
-
 static int print_message(wsref_session *s, const wsref_message *m, void *ud) {
   (void)s;
-  eof_ping *ep = ud;
-  if (m->type == WSREF_MSG_PONG) {
-    size_t tl = strlen(ep->token);
-    if (tl && m->len == tl && memcmp(m->data, ep->token, tl) == 0) ep->answered = true;
-    return 0;
-  }
+  (void)ud;
   if (m->type == WSREF_MSG_TEXT) {
     fwrite(m->data, 1, m->len, stdout);
     fputc('\n', stdout);
@@ -189,10 +177,8 @@ int main(int argc, char **argv) {
   o.nheaders = nheaders;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  eof_ping ep = {{0}, false};
   wsref_handler h = {0};
   h.on_message = print_message;
-  h.ud = &ep;
   h.on_transport_error = report_error;
   wsref_client *c = wsref_client_connect(url, &h, &o, err, sizeof err);
   if (!c) {
@@ -205,12 +191,10 @@ int main(int argc, char **argv) {
 
   wsref_buf in = WSREF_BUF_INIT;
   bool stdin_eof = false, close_sent = false;
-  uint64_t pong_deadline = 0;
   size_t lineno = 0;
   for (;;) {
     if (wsref_client_process(c) != 0) break;
-    uint64_t now = wsref_now_ms();
-    if (stdin_eof && !close_sent && (ep.answered || now >= pong_deadline)) {
+    if (stdin_eof && !close_sent) {
       close_sent = true;
       wsref_session_close(s, WSREF_CLOSE_NORMAL, NULL);
       continue;
@@ -222,10 +206,6 @@ int main(int argc, char **argv) {
     bool want_stdin =
         !stdin_eof && wsref_session_is_open(s) && wsref_session_buffered(s) < STDIN_PAUSE_BYTES;
     int wait = wsref_client_timeout_ms(c);
-    if (stdin_eof && !close_sent) {
-      int left = (int)(pong_deadline - now);
-      if (wait < 0 || wait > left) wait = left;
-    }
     if (poll(p, want_stdin ? 2 : 1, wait) < 0 && errno != EINTR) break;
     if (!want_stdin || !(p[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     uint8_t *dst = wsref_buf_reserve(&in, 65536);
@@ -249,13 +229,6 @@ int main(int argc, char **argv) {
         send_line(s, (const char *)wsref_buf_head(&in), wsref_buf_len(&in), binary, ++lineno);
       wsref_buf_reset(&in);
       stdin_eof = true;
-      /* The session drops data that arrives after our close frame (RFC 6455 1.4 allows
-       * it), so first let the replies in flight arrive: a server answers in order, and
-       * the pong of a ping sent after the last line comes after them. */
-      snprintf(ep.token, sizeof ep.token, "wsref-client-eof-%u", (unsigned)getpid());
-      wsref_message ping = {WSREF_MSG_PING, (const uint8_t *)ep.token, strlen(ep.token), true};
-      pong_deadline = wsref_now_ms() + o.session.close_timeout_ms;
-      if (wsref_session_send(s, &ping) != 0) pong_deadline = 0;
     }
   }
   wsref_buf_free(&in);

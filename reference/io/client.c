@@ -252,8 +252,9 @@ int wsref_client_process(wsref_client *c) {
     wsref_session_tick(c->s, now);
     if (flush(c) < 0) return 1;
   }
-  if (wsref_session_transport_done(c->s) || wsref_session_state(c->s) == WSREF_STATE_CLOSED)
-    transport_close(c, 0);
+  /* After the closing handshake the server closes TCP first (RFC 6455 7.1.1); the session
+   * says when we stop waiting for that (its close timeout). */
+  if (wsref_session_transport_done(c->s)) transport_close(c, 0);
   return c->fd < 0 ? 1 : 0;
 }
 

@@ -40,7 +40,7 @@ struct conn {
   bool dead;           /* fd closed; memory freed after the iteration */
   bool lingering;      /* FIN sent, draining input until the peer's FIN */
   bool tls_read_wants_write;
-  char id[16];
+  char id[17];
   char addr[INET6_ADDRSTRLEN + 8];
 };
 

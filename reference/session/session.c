@@ -32,9 +32,11 @@
  *
  * Closing. Peer first: echo its code (empty payload for none), on_close(its status, 1005 for
  * none), CLOSED; a server then closes TCP after the flush, a client waits up to
- * close_timeout_ms for the server's TCP close. We first (wsref_session_close): CLOSING; data
- * frames, pings and pongs are then discarded unparsed beyond framing (RFC 6455 1.4) and
- * only the peer's close counts, for up to close_timeout_ms (then on_close(1006)).
+ * close_timeout_ms for the server's TCP close. We first (wsref_session_close): CLOSING; what the
+ * peer sent before it saw our close is still validated and delivered (as browsers and npm
+ * ws do: a reply in flight is not lost), pings are no longer answered (nothing may follow
+ * our close, RFC 6455 5.5.1), and the peer's close ends it, within close_timeout_ms (then
+ * on_close(1006)).
  *
  * Pongs. A peer that pings while not reading our output could grow it without bound: over
  * max_output the pong is skipped (RFC 6455 5.5.3 allows answering only the latest ping).
@@ -95,7 +97,7 @@ struct wsref_session {
   /* receiving */
   wsref_frame_parser fp;
   uint8_t fop; /* current frame */
-  bool ffin, skip;
+  bool ffin;
   uint64_t flen;
   bool in_msg; /* a data message is being received */
   uint8_t msg_type;
@@ -275,22 +277,12 @@ static void parser_init(wsref_session *s) {
   wsref_frame_parser_init(&s->fp, &po);
 }
 
-/* After we sent a close frame only the peer's close matters (RFC 6455 1.4). */
-static bool skipping(const wsref_session *s) {
-  return s->skip || (s->close_sent && s->fop != WSREF_OP_CLOSE);
-}
-
 static int on_header(wsref_session *s, const wsref_frame_header *h) {
   s->fop = h->opcode;
   s->ffin = h->fin;
   s->flen = h->length;
-  s->skip = false;
   s->ctrl_len = 0;
   s->have_direct = false;
-  if (s->close_sent && h->opcode != WSREF_OP_CLOSE) {
-    s->skip = true;
-    return 0;
-  }
   unsigned rsv = (h->rsv1 ? 4u : 0u) | (h->rsv2 ? 2u : 0u) | (h->rsv3 ? 1u : 0u);
   if (rsv & ~s->rsv_mask) return fail(s, WSREF_E_FRAME_RSV);
   if (!wsref_opcode_is_defined(h->opcode)) return fail(s, WSREF_E_FRAME_OPCODE);
@@ -319,7 +311,7 @@ static int on_header(wsref_session *s, const wsref_frame_header *h) {
 }
 
 static int on_payload(wsref_session *s, const wsref_frame_event *ev) {
-  if (skipping(s) || ev->len == 0) return 0;
+  if (ev->len == 0) return 0;
   if (wsref_opcode_is_control(s->fop)) {
     if (ev->offset > WSREF_CONTROL_MAX || ev->len > WSREF_CONTROL_MAX - ev->offset)
       return fail(s, WSREF_E_FRAME_CONTROL_LEN);
@@ -381,14 +373,13 @@ static int on_close_frame(wsref_session *s) {
 }
 
 static int on_end(wsref_session *s) {
-  if (skipping(s)) return 0;
   switch (s->fop) {
     case WSREF_OP_CLOSE:
       return on_close_frame(s);
     case WSREF_OP_PING:
       /* A peer that pings without reading must not grow our output without bound; RFC 6455
-       * 5.5.3 lets us skip pongs for earlier pings. */
-      if (wsref_buf_len(&s->out) <= s->opt.max_output) {
+       * 5.5.3 lets us skip pongs for earlier pings. Nothing follows our close frame. */
+      if (!s->close_sent && wsref_buf_len(&s->out) <= s->opt.max_output) {
         int rc = queue_frame(s, WSREF_OP_PONG, true, s->ctrl, s->ctrl_len);
         if (rc < 0) return fail(s, rc);
       }

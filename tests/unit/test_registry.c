@@ -202,21 +202,21 @@ static void test_interceptors_extensions(void **state) {
   assert_null(wsref_registration_interceptor(r, 2));
 
   char name[] = "permessage-deflate";
-  wsref_extension ext = {name, negotiate_a, &ud1};
+  wsref_extension ext = {name, negotiate_a, NULL, &ud1};
   assert_int_equal(wsref_registration_add_extension(r, &ext), 0);
   name[0] = 'X'; /* the name was copied */
   assert_string_equal(wsref_registration_extension(r, 0)->name, "permessage-deflate");
   assert_ptr_equal(wsref_registration_extension(r, 0)->negotiate, negotiate_a);
   assert_ptr_equal(wsref_registration_extension(r, 0)->ud, &ud1);
-  wsref_extension dup = {"PerMessage-Deflate", negotiate_a, NULL};
+  wsref_extension dup = {"PerMessage-Deflate", negotiate_a, NULL, NULL};
   assert_int_equal(wsref_registration_add_extension(r, &dup), WSREF_E_INVALID_ARG);
-  wsref_extension nohook = {"x-other", NULL, NULL};
+  wsref_extension nohook = {"x-other", NULL, NULL, NULL};
   assert_int_equal(wsref_registration_add_extension(r, &nohook), WSREF_E_INVALID_ARG);
-  wsref_extension badname = {"x other", negotiate_a, NULL};
+  wsref_extension badname = {"x other", negotiate_a, NULL, NULL};
   assert_int_equal(wsref_registration_add_extension(r, &badname), WSREF_E_INVALID_ARG);
-  wsref_extension noname = {NULL, negotiate_a, NULL};
+  wsref_extension noname = {NULL, negotiate_a, NULL, NULL};
   assert_int_equal(wsref_registration_add_extension(r, &noname), WSREF_E_INVALID_ARG);
-  wsref_extension other = {"x-other", negotiate_a, &ud2};
+  wsref_extension other = {"x-other", negotiate_a, NULL, &ud2};
   assert_int_equal(wsref_registration_add_extension(r, &other), 0);
   assert_int_equal(wsref_registration_nextensions(r), 2);
   assert_string_equal(wsref_registration_extension(r, 1)->name, "x-other");

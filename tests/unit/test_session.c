@@ -71,9 +71,11 @@ static int cb_message(wsref_session *s, const wsref_message *m, void *ud) {
   wsref_buf_appendf(&t->ev, "%s%s ", type_name(m->type), m->is_last ? "" : "+");
   put_bytes(&t->ev, m->data, m->len);
   wsref_buf_appendf(&t->ev, "\n");
+  /* Messages still arrive after our close frame; sending is then refused. */
+  int want = wsref_session_is_open(s) ? 0 : WSREF_E_STATE;
   if (t->echo && (m->type == WSREF_MSG_TEXT || m->type == WSREF_MSG_BINARY))
-    assert_int_equal(wsref_session_send(s, m), 0);
-  if (t->close_in_msg) assert_int_equal(wsref_session_close(s, 1000, "done"), 0);
+    assert_int_equal(wsref_session_send(s, m), want);
+  if (t->close_in_msg) assert_int_equal(wsref_session_close(s, 1000, "done"), want);
   return t->msg_rc;
 }
 
@@ -735,14 +737,14 @@ static void test_server_initiated_close(void **state) {
   assert_int_equal(wsref_session_close(t->s, 1000, NULL), WSREF_E_STATE);
   assert_int_equal(wsref_session_send_text(t->s, "x", 1), WSREF_E_STATE);
   assert_int_equal(wsref_session_deadline(t->s), 8000);
-  /* Data and pings after our close are discarded: no echo, no pong. */
+  /* What the peer sent before it saw our close is still delivered (no reply is lost), but
+   * nothing may follow our close frame: no echo, no pong. */
   assert_int_equal(feed_frame(t, 0x81, "late", 4), 0);
   assert_int_equal(feed_frame(t, 0x89, "p", 1), 0);
   assert_int_equal(feed_frame(t, 0x8a, "p", 1), 0);
-  assert_int_equal(feed_frame(t, 0x80, "c", 1), 0); /* not even checked for sequence */
   assert_int_equal(feed_frame(t, 0x82, "b", 1), 0);
   expect_out(t, "");
-  expect_ev(t, "");
+  expect_ev(t, "text late\npong p\nbinary b\n");
   /* The peer's close completes the handshake; the server closes TCP. */
   assert_int_equal(feed_frame(t, 0x88, "\x03\xe8", 2), 0);
   expect_out(t, "");
@@ -752,6 +754,18 @@ static void test_server_initiated_close(void **state) {
   assert_true(wsref_session_transport_done(t->s));
   wsref_session_transport_closed(t->s, 0, t->now);
   expect_ev(t, "");
+}
+
+/* A protocol error after our close frame ends the connection without a second close frame. */
+static void test_violation_after_our_close(void **state) {
+  tc *t = *state;
+  open_server(t);
+  assert_int_equal(wsref_session_close(t->s, 1000, NULL), 0);
+  expect_out(t, "88 02 03 e8");
+  assert_int_equal(feed_frame(t, 0x80, "c", 1), WSREF_E_FRAME_CONT);
+  expect_out(t, "");
+  assert_int_equal(wsref_session_state(t->s), WSREF_STATE_CLOSED);
+  assert_true(wsref_session_transport_done(t->s));
 }
 
 static void test_close_timeout(void **state) {
@@ -1002,12 +1016,13 @@ static void test_close_from_handler(void **state) {
   t->echo = false;
   open_server(t);
   uint8_t b[64];
-  /* The handler closes on the first message; the second one (same chunk) is discarded. */
+  /* The handler closes on the first message; the second one (same chunk) is still
+   * delivered, and the ping after it gets no pong (nothing follows our close). */
   size_t n = mk(b, 0x81, "61");
   n += mk(b + n, 0x81, "62");
   n += mk(b + n, 0x89, "");
   assert_int_equal(feed(t, b, n), 0);
-  expect_ev(t, "text a\n");
+  expect_ev(t, "text a\ntext b\n");
   expect_out(t, "88 06 03 e8 64 6f 6e 65");
   assert_int_equal(feed_frame(t, 0x88, "\x03\xe8", 2), 0);
   expect_ev(t, "close 1000 \n");
@@ -1575,6 +1590,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_close_echo_sweep, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_payload_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_server_initiated_close, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_violation_after_our_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_invalid_args, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transport_closed_without_close, setup, teardown),
