@@ -210,4 +210,41 @@ for n in wsref ws; do
 done
 echo "(VmRSS of the server process from /proc/PID/status; node's figure includes its garbage"
 echo " collector's timing, so read it as an estimate.)"
+
+# ---- the conformance run itself -----------------------------------------------------------
+WSC=$WSC_BUILD/bin/wsconform
+echo
+echo "== wsconform: the default corpus (perf excluded) against the embedded reference server"
+if [ -x "$WSC" ]; then
+  printf '%-14s | %6s | %9s | %9s | %s\n' jobs cases seconds "cases/s" verdicts
+  printf '%s\n' "---------------+--------+-----------+-----------+------------------------------"
+  for jobs in 1 default; do
+    jopt=()
+    [ "$jobs" = default ] || jopt=(--jobs "$jobs")
+    t0=$(date +%s.%N)
+    WSC_CASES=$ROOT/cases "$WSC" run --quiet "${jopt[@]}" --format json --out "$TMP/wsc-$jobs" \
+      >"$TMP/wsc-$jobs.log" 2>&1
+    rc=$?
+    t1=$(date +%s.%N)
+    [ "$jobs" = default ] && jobs="default ($ncpu)"
+    if [ ! -s "$TMP/wsc-${jopt[1]:-default}/report.json" ]; then
+      printf '%-14s | %s\n' "$jobs" "FAILED (exit $rc): $(tail -n 1 "$TMP/wsc-${jopt[1]:-default}.log")"
+      status=1
+      continue
+    fi
+    read -r n verdicts < <(/usr/bin/python3 - "$TMP/wsc-${jopt[1]:-default}/report.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+print(s["total"], " ".join(f"{k}={s[k]}" for k in ("PASS", "NON-STRICT", "INFO", "UNSUPPORTED", "FAIL", "ERROR") if s[k]))
+PY
+)
+    awk -v j="$jobs" -v n="$n" -v a="$t0" -v b="$t1" -v v="$verdicts" \
+      'BEGIN { d = b - a; printf "%-14s | %6d | %9.2f | %9.1f | %s\n", j, n, d, n / d, v }'
+    [ "$rc" -eq 0 ] || status=1
+  done
+  echo "(wall clock of the whole command: server start, every case, every report written;"
+  echo " target: under 20 s with the default jobs on a 2-core machine.)"
+else
+  echo "wsconform not built ($WSC), skipped"
+fi
 exit "$status"

@@ -26,6 +26,7 @@ PKGS=(
   python3 python3-websockets              # independent peer (Debian's python: /usr/bin/python3)
   nodejs npm                              # independent peer ws, benchmark peer
   util-linux                              # taskset (the benchmark pins server and client)
+  libxml2-utils                           # xmllint: JUnit reports are validated against reports/junit.xsd
 )
 
 installed() {
