@@ -144,10 +144,12 @@ static void on_header(wsc_observer *o, const wsref_frame_header *h, uint64_t t) 
   bool data_op = h->opcode <= WSREF_OP_BINARY;
   bool first_of_message = h->opcode == WSREF_OP_TEXT || h->opcode == WSREF_OP_BINARY;
 
-  if (o->close_seen && !o->after_close_reported) {
+  /* 5.5.1 forbids data frames after a close frame; a control frame (a pong, a second close)
+   * is pointless but not forbidden, so it is recorded as an event, not a finding. */
+  if (o->close_seen && !o->after_close_reported && !wsref_opcode_is_control(h->opcode)) {
     o->after_close_reported = true;
     finding(o, "frame-after-close", "RFC6455 5.5.1", t, off,
-            "the target sent a frame after its close frame");
+            "the target sent a data frame after its close frame");
   }
   if (h->masked)
     finding(o, "server-frame-masked", "RFC6455 5.1", t, off,

@@ -276,10 +276,13 @@ static void test_close_frames(void **state) {
   assert_int_equal(f.ev[0].code, 1000);
   assert_string_equal(f.ev[0].detail, "bye");
   assert_int_equal(f.res.nfindings, 0);
-  /* anything after the close frame */
+  /* a control frame after the close frame is not forbidden (5.5.1 names data frames) */
+  FEED(&f, "\x8a\x00");
+  assert_int_equal(f.res.nfindings, 0);
+  /* a data frame after the close frame is */
   FEED(&f, "\x81\x01x");
   assert_int_equal(f.res.nfindings, 1);
-  assert_finding(&f, 0, "frame-after-close", "RFC6455 5.5.1", 7);
+  assert_finding(&f, 0, "frame-after-close", "RFC6455 5.5.1", 9);
   finish(&f);
 
   start(&f, NULL);
