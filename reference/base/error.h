@@ -61,6 +61,9 @@ enum wsref_err {
   WSREF_E_HS_SUBPROTOCOL = -414,    /* client: server chose a subprotocol we did not offer */
   WSREF_E_HS_EXTENSION = -415,      /* client: server chose an extension we did not offer */
   WSREF_E_HS_HOST = -416,           /* missing Host (400) */
+  WSREF_E_HS_BODY = -417,           /* the upgrade request has a body (400) */
+  WSREF_E_HS_PROTOCOL_SYNTAX = -418,   /* Sec-WebSocket-Protocol not a token list (400) */
+  WSREF_E_HS_EXTENSION_SYNTAX = -419,  /* Sec-WebSocket-Extensions malformed (400) */
 
   /* io: -500.. */
   WSREF_E_TLS = -500,

@@ -78,6 +78,68 @@ static wsref_str ext_name(wsref_str el) {
   return (wsref_str){el.p, e};
 }
 
+/* RFC 6455 4.3 / 9.1: Sec-WebSocket-Protocol is 1#token. Empty list elements are allowed
+ * (RFC 9110 5.6.1: a recipient accepts them). */
+static bool token_list_ok(wsref_str v) {
+  size_t i = 0;
+  while (i <= v.n) {
+    size_t j = i;
+    while (j < v.n && v.p[j] != ',') j++;
+    size_t a = i, b = j;
+    while (a < b && (v.p[a] == ' ' || v.p[a] == '\t')) a++;
+    while (b > a && (v.p[b - 1] == ' ' || v.p[b - 1] == '\t')) b--;
+    if (b > a && !token_n(v.p + a, b - a)) return false;
+    i = j + 1;
+  }
+  return true;
+}
+
+/* RFC 6455 9.1: extension-list = 1#extension; extension = token *(";" param);
+ * param = token ["=" (token / quoted-string)], with optional whitespace around the
+ * separators. */
+static bool ext_list_ok(wsref_str v) {
+  const char *p = v.p, *end = v.p + v.n;
+#define SKIP_OWS() while (p < end && (*p == ' ' || *p == '\t')) p++
+#define TOKEN()                                                  \
+  do {                                                           \
+    const char *t0 = p;                                          \
+    while (p < end && is_tchar((unsigned char)*p)) p++;          \
+    if (p == t0) return false;                                   \
+  } while (0)
+  for (;;) {
+    SKIP_OWS();
+    if (p == end) return true;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    TOKEN(); /* extension name */
+    for (;;) {
+      SKIP_OWS();
+      if (p == end || *p == ',') break;
+      if (*p != ';') return false;
+      p++;
+      SKIP_OWS();
+      TOKEN(); /* parameter name */
+      SKIP_OWS();
+      if (p < end && *p == '=') {
+        p++;
+        SKIP_OWS();
+        if (p < end && *p == '"') {
+          for (p++; p < end && *p != '"'; p++)
+            if (*p == '\\' && ++p == end) return false;
+          if (p == end) return false;
+          p++;
+        } else {
+          TOKEN();
+        }
+      }
+    }
+  }
+#undef SKIP_OWS
+#undef TOKEN
+}
+
 static bool ext_offered(const wsref_http_header *h, size_t n, const char *name) {
   size_t pos = 0;
   wsref_str el;
@@ -153,6 +215,27 @@ int wsref_handshake_server(const wsref_registry *reg, const wsref_http_request *
       !wsref_key_valid(key->value.p, key->value.n)) {
     err = WSREF_E_HS_KEY, status = 400, body = "Sec-WebSocket-Key missing or invalid";
     goto fail;
+  }
+  /* The upgrade happens after the request; a body (RFC 9112 6.3) would be read as frames. */
+  hh = wsref_http_find(h, n, "Content-Length");
+  if (wsref_http_find(h, n, "Transfer-Encoding") ||
+      (hh && (wsref_http_count(h, n, "Content-Length") != 1 || !wsref_str_eq(hh->value, "0")))) {
+    err = WSREF_E_HS_BODY, status = 400, body = "a WebSocket upgrade request has no body";
+    goto fail;
+  }
+  /* Malformed negotiation headers are refused whether or not the endpoint negotiates
+   * (RFC 6455 4.2.1: a request that does not follow the rules is answered with an error). */
+  for (size_t i = 0; i < n; i++) {
+    if (wsref_str_ieq(h[i].name, "Sec-WebSocket-Protocol") && !token_list_ok(h[i].value)) {
+      err = WSREF_E_HS_PROTOCOL_SYNTAX, status = 400;
+      body = "Sec-WebSocket-Protocol must be a list of tokens";
+      goto fail;
+    }
+    if (wsref_str_ieq(h[i].name, "Sec-WebSocket-Extensions") && !ext_list_ok(h[i].value)) {
+      err = WSREF_E_HS_EXTENSION_SYNTAX, status = 400;
+      body = "Sec-WebSocket-Extensions is malformed";
+      goto fail;
+    }
   }
   /* Several Origin lines: each must be allowed, so none slips past the list. */
   bool origin_ok = true, any_origin = false;

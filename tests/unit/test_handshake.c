@@ -383,6 +383,52 @@ static const char *with_version_and_key(const char *lines) {
   return g_text;
 }
 
+/* A body would be read as frames after the 101; malformed negotiation headers are refused
+ * even by endpoints that negotiate nothing. */
+static void hs_line(char *line, size_t n, const char *name, const char *value) {
+  snprintf(line, n, "%s: %s\r\n", name, value);
+}
+
+static void test_body_and_negotiation_syntax(void **state) {
+  fixture *f = *state;
+  const char *nobody = "a WebSocket upgrade request has no body";
+  const char *bodies[] = {"Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n",
+                          "Content-Length: 0\r\nContent-Length: 0\r\n", "Content-Length: 00\r\n"};
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+    expect_error(f, serve(f, upgrade_req("/ab", bodies[i])), 400, WSREF_E_HS_BODY, nobody);
+  expect_101(f, serve(f, upgrade_req("/ab", "Content-Length: 0\r\n")), NULL);
+
+  char line[200];
+  const char *bad_protos[] = {"chat;v=1", "a b", "a, b c", "\"a\"", "a/b"};
+  for (size_t i = 0; i < sizeof bad_protos / sizeof bad_protos[0]; i++) {
+    hs_line(line, sizeof line, "Sec-WebSocket-Protocol", bad_protos[i]);
+    expect_error(f, serve(f, upgrade_req("/ic", line)), 400, WSREF_E_HS_PROTOCOL_SYNTAX,
+                 "Sec-WebSocket-Protocol must be a list of tokens");
+  }
+  const char *good_protos[] = {"a", "a,b", " a , , b ", "v12.stomp, v11.stomp"};
+  for (size_t i = 0; i < sizeof good_protos / sizeof good_protos[0]; i++) {
+    hs_line(line, sizeof line, "Sec-WebSocket-Protocol", good_protos[i]);
+    expect_101(f, serve(f, upgrade_req("/ic", line)), NULL);
+  }
+  const char *bad_exts[] = {"x-a; =1", "x-a;",        "x-a; p=\"open", "x-a p",
+                            ";p",      "x-a; p=a b", "x-a; p==1",     "x-a; p=\"x\\"};
+  for (size_t i = 0; i < sizeof bad_exts / sizeof bad_exts[0]; i++) {
+    hs_line(line, sizeof line, "Sec-WebSocket-Extensions", bad_exts[i]);
+    expect_error(f, serve(f, upgrade_req("/ic", line)), 400, WSREF_E_HS_EXTENSION_SYNTAX,
+                 "Sec-WebSocket-Extensions is malformed");
+  }
+  const char *good_exts[] = {"x-a",
+                             "x-a; p",
+                             "x-a;p=1",
+                             "x-a; p=\"a, b;\\\"c\"",
+                             "x-a , x-b; q = 2",
+                             "permessage-deflate; client_max_window_bits, permessage-deflate"};
+  for (size_t i = 0; i < sizeof good_exts / sizeof good_exts[0]; i++) {
+    hs_line(line, sizeof line, "Sec-WebSocket-Extensions", good_exts[i]);
+    expect_101(f, serve(f, upgrade_req("/ic", line)), NULL);
+  }
+}
+
 static void test_426(void **state) {
   fixture *f = *state;
   int rc = serve(f, with_version_and_key("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -752,7 +798,7 @@ static void test_extensions(void **state) {
   ic_ud u1 = {&log, "1", 0, NULL};
   add_ic(f->ext, &u1, true);
   pmd.result = -1;
-  rc = serve(f, upgrade_req("/ext", "Sec-WebSocket-Extensions: permessage-deflate; x=\"\r\n"));
+  rc = serve(f, upgrade_req("/ext", "Sec-WebSocket-Extensions: permessage-deflate; x=1\r\n"));
   expect_error(f, rc, 400, WSREF_E_HS_EXTENSION, "Sec-WebSocket-Extensions not acceptable");
   assert_string_equal(log.text, "b1 a1(400) ");
 
@@ -1081,6 +1127,7 @@ int main(void) {
       T(test_404),
       T(test_upgrade_header),
       T(test_connection_header),
+      T(test_body_and_negotiation_syntax),
       T(test_426),
       T(test_key),
       T(test_origin),
