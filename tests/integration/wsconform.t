@@ -37,7 +37,8 @@ if command -v xmllint >/dev/null 2>&1; then
 else
   skip "xmllint not installed (libxml2-utils)"
 fi
-check "report.tap is a passing TAP stream for prove" prove --exec cat "$out/report.tap"
+check "report.tap is a passing TAP stream for prove" \
+  bash -c 'prove --exec cat "$1" >"$2" 2>&1' _ "$out/report.tap" "$TMP/prove-tap.log"
 check "report.html needs no network (no http(s) URLs in src/href)" \
   bash -c '! grep -Eq "(src|href)=\"https?://" "$1"' _ "$out/report.html"
 
@@ -105,7 +106,7 @@ else
   skip "python3-websockets not installed"
 fi
 if have_node_ws; then
-  start_bg nodews node "$PEERS/ws_echo_server.js" 0
+  start_bg nodews env NODE_PATH="$WSC_NODE_DIR/node_modules" node "$PEERS/ws_echo_server.js" 0
   if wait_listen nodews "$BG_PID"; then certify node-ws "$LISTEN_URL/"; else not_ok "npm ws starts"; fi
 else
   skip "$(node_ws_reason)"
