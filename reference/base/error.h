@@ -65,6 +65,25 @@ enum wsref_err {
   WSREF_E_HS_PROTOCOL_SYNTAX = -418,   /* Sec-WebSocket-Protocol not a token list (400) */
   WSREF_E_HS_EXTENSION_SYNTAX = -419,  /* Sec-WebSocket-Extensions malformed (400) */
 
+  /* STOMP: -600.. (each answered with ERROR then close) */
+  WSREF_E_STOMP_COMMAND = -600,      /* unknown or mis-cased command */
+  WSREF_E_STOMP_HEADER = -601,       /* header line without ':' or with an empty name */
+  WSREF_E_STOMP_ESCAPE = -602,       /* undefined escape sequence in a 1.1/1.2 header */
+  WSREF_E_STOMP_EOL = -603,          /* CR not followed by LF (or CR where the version has none) */
+  WSREF_E_STOMP_NULL = -604,         /* the octet after content-length bytes is not NUL */
+  WSREF_E_STOMP_CONTENT_LENGTH = -605, /* content-length not a non-negative decimal */
+  WSREF_E_STOMP_BODY_NOT_ALLOWED = -606, /* body on a frame other than SEND/MESSAGE/ERROR */
+  WSREF_E_STOMP_TOO_MANY_HEADERS = -607,
+  WSREF_E_STOMP_HEADER_TOO_LONG = -608,
+  WSREF_E_STOMP_BODY_TOO_BIG = -609,
+  WSREF_E_STOMP_BUFFER_LIMIT = -610,   /* a frame split across messages outgrew the buffer limit */
+  WSREF_E_STOMP_UTF8 = -611,           /* command or header not valid UTF-8 */
+  WSREF_E_STOMP_MISSING_HEADER = -612, /* a required header is absent */
+  WSREF_E_STOMP_VERSION = -613,        /* no common protocol version */
+  WSREF_E_STOMP_NOT_CONNECTED = -614,  /* a frame before CONNECT / after DISCONNECT */
+  WSREF_E_STOMP_STATE = -615,          /* unknown subscription, transaction, ack id... */
+  WSREF_E_STOMP_HEARTBEAT = -616,      /* heart-beat header malformed, or the peer went silent */
+
   /* io: -500.. */
   WSREF_E_TLS = -500,
   WSREF_E_CONNECT = -501,
