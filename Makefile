@@ -109,7 +109,7 @@ test-unit: $(UNIT_T)
 # Integration tests start real processes on loopback ports; they find binaries via WSC_BUILD.
 # The .t files are bash scripts: --exec bash says so (rather than relying on perl re-running
 # a non-perl #! line).
-test-integration: $(BINS) $(BENCHES) $(EXAMPLES)
+test-integration: $(BINS) $(WSCONFORM) $(BENCHES) $(EXAMPLES)
 	WSC_BUILD=$(abspath $(BUILD)) $(PROVE) --exec bash $(wildcard tests/integration/*.t)
 
 # Test phases run one after another even under -j (each still builds in parallel): two
@@ -149,3 +149,7 @@ help:
 	@echo 'make bench      codec and server benchmarks (prints tables)'
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Objects of programs are intermediate files to make; keep them so a rebuild is incremental.
+.SECONDARY:
+-include fuzz/fuzz.mk
