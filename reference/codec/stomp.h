@@ -67,8 +67,10 @@ typedef struct wsref_stomp_header {
   size_t value_len;
 } wsref_stomp_header;
 
-/* A frame. Decoded frames point into decoder-owned memory valid only during on_frame.
- * Frames built by callers for the encoder may point anywhere. */
+/* A frame. Decoded frames point into decoder-owned memory valid only during on_frame
+ * (a body that arrived whole in one wsref_stomp_decode() call may point into that call's
+ * input instead, with the same lifetime). Frames built by callers for the encoder may
+ * point anywhere. */
 typedef struct wsref_stomp_frame {
   enum wsref_stomp_command command;
   const wsref_stomp_header *headers;
@@ -112,7 +114,13 @@ void wsref_stomp_decoder_set_version(wsref_stomp_decoder *d, enum wsref_stomp_ve
 
 /* Feed bytes. on_frame runs once per complete frame (and once per run of heart-beat EOLs
  * between frames); a non-zero return from it stops decoding and is returned. Returns 0 or
- * a negative wsref_err (sticky). */
+ * a negative wsref_err (sticky; a non-zero on_frame return is sticky too).
+ * Heart-beat events: spec profile, split invariant: EOLs after a frame's NUL belong to it
+ * (`NULL *(EOL)`) and never yield one; only a run of EOLs at the start of the stream does.
+ * Spring profile, as Spring: one per feed that holds only EOLs while no frame is in
+ * progress. Liveness must therefore be judged on received bytes, not on these events.
+ * Spring profile: a feed's frames are delivered when the whole feed has decoded, and not at
+ * all if it fails (stomp.c has the full list of the profile's rules). */
 int wsref_stomp_decode(wsref_stomp_decoder *d, const uint8_t *p, size_t n,
                        int (*on_frame)(const wsref_stomp_frame *f, void *ud), void *ud);
 /* Bytes of an incomplete frame currently buffered. */
