@@ -2,17 +2,19 @@
 # Install what building and testing wsconform needs on Debian 12 (bookworm).
 #
 # Debian packages: only the missing ones, with apt-get when we are root; otherwise print the
-# command to run and fail. npm package ws (the independent peer used by the interop tests and
-# the benchmark) goes into a project-local folder, $WSC_NODE_DIR (default build/node), which
-# is not in git. Without the npm registry that step only warns: the tests that need ws then
-# skip and say why.
+# command to run and fail. npm packages ws (the independent peer used by the interop tests and
+# the benchmark) and @stomp/stompjs (the independent STOMP client) go into a project-local
+# folder, $WSC_NODE_DIR (default build/node), which is not in git. Without the npm registry
+# that step only warns: the tests that need them then skip and say why.
 #
-# Quiet when nothing is missing. Environment: WSC_NODE_DIR, WSC_WS_VERSION (default 8.23.0).
+# Quiet when nothing is missing. Environment: WSC_NODE_DIR, WSC_WS_VERSION (default 8.23.0),
+# WSC_STOMPJS_VERSION (default 7.5.0).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NODE_DIR=${WSC_NODE_DIR:-$ROOT/build/node}
 WS_VERSION=${WSC_WS_VERSION:-8.23.0}
+STOMPJS_VERSION=${WSC_STOMPJS_VERSION:-7.5.0}
 export DEBIAN_FRONTEND=noninteractive
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -27,6 +29,8 @@ PKGS=(
   nodejs npm                              # independent peer ws, benchmark peer
   util-linux                              # taskset (the benchmark pins server and client)
   libxml2-utils                           # xmllint: JUnit reports are validated against reports/junit.xsd
+  rabbitmq-server                         # real STOMP broker (web-stomp) for STOMP interop tests and benchmarks;
+                                          # never started as a service: scripts/rabbitmq.sh runs private instances
 )
 
 installed() {
@@ -71,22 +75,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# npm ws, pinned, in the project-local folder. The version check makes a re-run free.
-ws_pkg=$NODE_DIR/node_modules/ws/package.json
-have_ws=
-if [ -f "$ws_pkg" ]; then
-  have_ws=$(node -p "require('$ws_pkg').version" 2>/dev/null || true)
-fi
-if [ "$have_ws" != "$WS_VERSION" ]; then
+# npm ws and @stomp/stompjs (the independent STOMP client), pinned, in the project-local
+# folder. The version checks make a re-run free.
+npm_version() { # npm_version PKG: the installed version, or nothing
+  local pkg=$NODE_DIR/node_modules/$1/package.json
+  if [ -f "$pkg" ]; then node -p "require('$pkg').version" 2>/dev/null || true; fi
+}
+if [ "$(npm_version ws)" != "$WS_VERSION" ] || [ "$(npm_version @stomp/stompjs)" != "$STOMPJS_VERSION" ]; then
   mkdir -p "$NODE_DIR"
   [ -f "$NODE_DIR/package.json" ] || echo '{"name":"wsconform-peers","private":true}' >"$NODE_DIR/package.json"
   # npm keeps its cache under $HOME; a bare environment may not have one.
   [ -n "${HOME:-}" ] || export npm_config_cache="$NODE_DIR/.npm-cache"
   # Bounded: without a registry npm would otherwise retry for minutes.
   if ! (cd "$NODE_DIR" && timeout 300 npm install --no-audit --no-fund --no-save \
-          --fetch-retries=2 --fetch-timeout=60000 --loglevel=error "ws@$WS_VERSION") >"$log" 2>&1; then
-    echo "deps.sh: WARNING: npm install ws@$WS_VERSION into $NODE_DIR failed;" \
-         "interop tests and benchmarks that need ws will be skipped. npm said:" >&2
+          --fetch-retries=2 --fetch-timeout=60000 --loglevel=error "ws@$WS_VERSION" \
+          "@stomp/stompjs@$STOMPJS_VERSION") >"$log" 2>&1; then
+    echo "deps.sh: WARNING: npm install ws@$WS_VERSION @stomp/stompjs@$STOMPJS_VERSION into" \
+         "$NODE_DIR failed; interop tests and benchmarks that need them will be skipped. npm said:" >&2
     sed 's/^/    /' "$log" | tail -n 20 >&2
   fi
 fi
