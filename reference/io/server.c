@@ -217,6 +217,10 @@ static void conn_progress(conn *c) {
   wsref_server *srv = c->srv;
   if (!conn_flush(c)) return;
   uint64_t deadline = wsref_session_deadline(c->s);
+  if (srv->o.handler_deadline) {
+    uint64_t hd = srv->o.handler_deadline(c->s, srv->o.handler_timer_ud);
+    if (hd && (!deadline || hd < deadline)) deadline = hd;
+  }
   if (wsref_session_transport_done(c->s) || wsref_session_state(c->s) == WSREF_STATE_CLOSED) {
     size_t len = 0;
     if (!wsref_session_output(c->s, &len) || len == 0) {
@@ -327,6 +331,7 @@ static void on_conn_timer(wsref_loop *loop, wsref_timer *t) {
   }
   c->busy = true;
   wsref_session_tick(c->s, now);
+  if (c->srv->o.handler_tick) c->srv->o.handler_tick(c->s, now, c->srv->o.handler_timer_ud);
   conn_progress(c);
   c->busy = false;
 }

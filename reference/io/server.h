@@ -48,6 +48,14 @@ typedef struct wsref_server_options {
    * to stderr. Called in the loop thread. */
   void (*log)(const char *line, void *ud);
   void *log_ud;
+  /* Timers a handler keeps per session beyond the session's own (STOMP heart-beats:
+   * wsref_stomp_session_deadline / _tick). Each connection's timer is armed at the earlier
+   * of wsref_session_deadline() and handler_deadline(s) (0 = none, evaluated after every
+   * activity of the connection); when it fires the server calls wsref_session_tick() and
+   * then handler_tick(s, now). Both NULL (the default) = no handler timers. */
+  uint64_t (*handler_deadline)(wsref_session *s, void *ud);
+  void (*handler_tick)(wsref_session *s, uint64_t now_ms, void *ud);
+  void *handler_timer_ud;
 } wsref_server_options;
 
 /* Defaults for every field. */
