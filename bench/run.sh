@@ -89,9 +89,11 @@ start() {
   return 1
 }
 
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
-declare -A PORTS PIDS RATE P50 P99 LABEL
+declare -A PORTS PIDS RATE P50 P99 LABEL CPU
 names=()
 
 if start wsref "$SERVER" --port 0 --host 127.0.0.1 --quiet; then
@@ -124,10 +126,17 @@ for conns in 1 100; do
   for n in "${names[@]}"; do
     key=$n/$conns
     out=$TMP/load-$n-$conns.out
+    cpu0=$(cpu_ticks "${PIDS[$n]}")
+    w0=$(date +%s.%N)
     "${PIN_LOAD[@]}" timeout $((SECONDS_RUN + WARMUP + 90)) "$LOAD" --port "${PORTS[$n]}" \
       --path "$(path_of "$n")" --conns "$conns" --size "$SIZE" --duration "$SECONDS_RUN" \
       --warmup "$WARMUP" >"$out" 2>&1
     rc=$?
+    w1=$(date +%s.%N)
+    cpu1=$(cpu_ticks "${PIDS[$n]}")
+    # The server's share of one core over the run (warm-up included: same load).
+    CPU[$key]=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$(getconf CLK_TCK)" -v w0="$w0" -v w1="$w1" \
+      'BEGIN { printf "%.2f", (b - a) / t / (w1 - w0) }')
     res=$(grep '^RESULT' "$out" | tail -n1)
     if [ "$rc" -ne 0 ] || [ -z "$res" ]; then
       echo "   ${LABEL[$n]}, $conns connections: load FAILED (exit $rc):"
@@ -142,10 +151,14 @@ for conns in 1 100; do
   done
 done
 
+# Rate per second of server CPU: what one core of the server can do, whether or not the
+# load client (one core of its own) managed to saturate it.
+norm() { awk -v r="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.0f", r / c; else print 0 }'; }
+
 fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%.1f us", u }'; }
 echo
-printf '%-28s | %5s | %13s | %9s | %9s | %s\n' server conns "round trips/s" p50 p99 "ratio vs ws"
-printf '%s\n' "-----------------------------+-------+---------------+-----------+-----------+------------"
+printf '%-28s | %5s | %13s | %9s | %9s | %11s | %10s | %13s | %s\n' server conns "round trips/s" p50 p99 "ratio vs ws" "server CPU" "rt/CPU-s" "ratio per CPU"
+printf '%s\n' "-----------------------------+-------+---------------+-----------+-----------+-------------+------------+---------------+--------------"
 for conns in 1 100; do
   for n in wsref ws; do
     key=$n/$conns
@@ -158,17 +171,25 @@ for conns in 1 100; do
       continue
     fi
     ratio=n/a
+    cratio=n/a
+    nr=$(norm "${RATE[$key]}" "${CPU[$key]}")
     if [ -n "${RATE[ws/$conns]:-}" ]; then
       ratio=$(awk -v a="${RATE[$key]}" -v b="${RATE[ws/$conns]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+      cratio=$(awk -v a="$nr" -v b="$(norm "${RATE[ws/$conns]}" "${CPU[ws/$conns]}")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
     fi
-    printf '%-28s | %5s | %13s | %9s | %9s | %s\n' "${LABEL[$n]}" "$conns" \
+    printf '%-28s | %5s | %13s | %9s | %9s | %11s | %10s | %13s | %s\n' "${LABEL[$n]}" "$conns" \
       "$(printf "%'.0f" "${RATE[$key]}" 2>/dev/null || echo "${RATE[$key]}")" \
-      "$(fmt_us "${P50[$key]}")" "$(fmt_us "${P99[$key]}")" "$ratio"
+      "$(fmt_us "${P50[$key]}")" "$(fmt_us "${P99[$key]}")" "$ratio" \
+      "$(awk -v c="${CPU[$key]}" 'BEGIN { printf "%.0f%%", c * 100 }')" \
+      "$(printf "%'.0f" "$nr" 2>/dev/null || echo "$nr")" "$cratio"
   done
 done
 echo "(2-core machine; $pinning."
 echo " Loopback TCP, so the kernel's share of each round trip is large; with 1 connection the"
-echo " round trip is mostly two cross-core wake-ups, so compare servers at 100 connections.)"
+echo " round trip is mostly two cross-core wake-ups, so compare servers at 100 connections."
+echo " server CPU: the server's share of one core during the run; rt/CPU-s: round trips per"
+echo " second of server CPU, the rate one saturated core would give: when the one load client"
+echo " cannot saturate a fast server, this is the fair comparison.)"
 
 # ---- memory per idle connection ----------------------------------------------------------
 echo

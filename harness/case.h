@@ -170,9 +170,12 @@ enum wsc_expect_kind {
   WSC_EXP_MESSAGE,  /* a complete data message of either type */
   WSC_EXP_PING,
   WSC_EXP_PONG,
-  WSC_EXP_FRAME,   /* one frame (frame-level cases): filters below */
-  WSC_EXP_CLOSE,   /* the end of the connection, judged as a whole (see wsc_expect_close) */
-  WSC_EXP_NOTHING, /* no event at all for `duration_us` (the connection must stay open) */
+  WSC_EXP_FRAME,     /* one frame (frame-level cases): filters below */
+  WSC_EXP_CLOSE,     /* the end of the connection, judged as a whole (see wsc_expect_close) */
+  WSC_EXP_NOTHING,   /* no event at all for `duration_us` (the connection must stay open) */
+  WSC_EXP_STOMP,     /* a STOMP frame (STOMP connections): see wsc_expect.stomp */
+  WSC_EXP_HEARTBEAT, /* STOMP heart-beat EOLs, within timeout_us when given */
+  WSC_EXP_NO_FRAME,  /* no STOMP frame for duration_us (heart-beats allowed; stays open) */
 };
 
 /* A check on bytes received. All given checks must hold; none given matches anything. */
@@ -219,6 +222,90 @@ struct wsc_expect_close {
   struct wsc_payload *reason; /* NULL: any reason */
 };
 
+/* ------------------------------------------------------------------------------------------
+ * STOMP.
+ *
+ * Text that the runner completes: header names and values, CONNECT options. The bytes are
+ * literal except `$name` (a built-in value or a capture, see cases/README.md section 17),
+ * and `$$` for one '$'. The parser has checked every name.
+ */
+struct wsc_text {
+  char *s; /* NUL-terminated for convenience; may hold NULs (use n) */
+  size_t n;
+};
+
+/* One header of a frame the suite sends, in the order written. */
+struct wsc_stomp_hdr {
+  struct wsc_text name, value;
+  bool optional; /* omitted when the value comes out empty (generated CONNECT headers) */
+  bool line;     /* `line=TEXT`: value is a whole header line, written as it is (no ':',
+                    no escaping): malformed lines on purpose */
+};
+
+/* How header bytes are written: AUTO escapes per the connection's version (never CONNECT,
+ * STOMP, CONNECTED; nothing in 1.0), OFF writes them as given, V11/V12 force those rules. */
+enum wsc_stomp_escape { WSC_ESC_AUTO = 0, WSC_ESC_OFF, WSC_ESC_V11, WSC_ESC_V12 };
+/* content-length: AUTO adds one (last) when the frame has a non-empty body and the case
+ * wrote none itself; NONE never adds one; VALUE declares clen_value whatever the body is. */
+enum wsc_stomp_clen { WSC_CLEN_AUTO = 0, WSC_CLEN_NONE, WSC_CLEN_VALUE };
+/* Line ends: DEFAULT is the connection's (LF unless `conn ... eol=crlf`). */
+enum wsc_stomp_eol { WSC_EOL_DEFAULT = 0, WSC_EOL_LF, WSC_EOL_CRLF };
+
+struct wsc_stomp_frame_spec {
+  bool heartbeat;          /* `heartbeat [N]`: N EOLs and nothing else */
+  uint32_t count;          /* heartbeat: how many EOLs; frame: EOLs after the terminator (eols=) */
+  struct wsc_text command; /* the command line's bytes (any text: `stomp "send"` too) */
+  struct wsc_stomp_hdr *headers;
+  size_t nheaders;
+  struct wsc_payload *body; /* NULL: no body */
+  enum wsc_stomp_escape escape;
+  enum wsc_stomp_clen clen;
+  uint64_t clen_value;
+  enum wsc_stomp_eol eol;
+  struct wsc_payload *terminator; /* NULL: one NUL octet */
+};
+
+/* How STOMP bytes become WebSocket messages (one message by default):
+ *   AT      cut at the offsets at[] (ascending, each strictly inside; past the end ignored)
+ *   CHUNK   messages of `chunk` octets (chunk=1: one octet per message)
+ *   RANDOM  cuts drawn from `seed` (wsc_stomp_random_cuts): `cuts` of them, 0 = seed decides
+ * Each message is one WebSocket frame, or frames of `frag` octets; `binary` sends binary
+ * messages (default: the connection's, text unless `conn ... as=binary`; as_set says the
+ * step chose); delay_us is slept between consecutive messages. */
+enum wsc_split_kind { WSC_SPLIT_WHOLE = 0, WSC_SPLIT_AT, WSC_SPLIT_CHUNK, WSC_SPLIT_RANDOM };
+struct wsc_msg_policy {
+  enum wsc_split_kind split;
+  uint64_t *at;
+  size_t nat;
+  uint64_t chunk;
+  uint64_t seed;
+  uint32_t cuts;
+  bool as_set, binary;
+  uint64_t frag;
+  uint64_t delay_us;
+};
+
+/* A check on one header of a received frame (the first one of that name: repeated headers,
+ * the first wins). */
+enum wsc_hm_op { WSC_HMO_EQUALS = 0, WSC_HMO_REGEX, WSC_HMO_PRESENT, WSC_HMO_ABSENT };
+struct wsc_stomp_hmatch {
+  struct wsc_text name;
+  enum wsc_hm_op op;
+  struct wsc_text value; /* EQUALS: completed by the runner ($captures); REGEX: the pattern */
+  void *re;              /* REGEX: compiled (regex_t, POSIX ERE, whole value) */
+};
+
+/* `expect COMMAND [checks]`: every check must hold. */
+struct wsc_stomp_expect {
+  struct wsc_text command; /* exact bytes */
+  struct wsc_stomp_hmatch *headers;
+  size_t nheaders;
+  struct wsc_payload *raw; /* the frame's bytes, command through NUL, or NULL */
+  struct wsc_text body_re; /* body=~REGEX pattern (n == 0: none) */
+  void *body_re_c;         /* compiled */
+  int as;                  /* the WebSocket message type: -1 any, 1 text, 2 binary */
+};
+
 struct wsc_expect {
   enum wsc_expect_kind kind;
   struct wsc_srcloc loc;
@@ -233,6 +320,12 @@ struct wsc_expect {
 
   /* CLOSE only */
   struct wsc_expect_close close;
+
+  /* STOMP only (the body check is match.payload / match.len) */
+  struct wsc_stomp_expect stomp;
+  /* HEARTBEAT with `within 1.5x`: the wait is this many thousandths of the negotiated
+   * server-to-client interval (max(sx, cy) from CONNECTED and CONNECT), 0 = timeout_us. */
+  uint32_t interval_permille;
 
   /* NOTHING: the quiet period. Others: how long to wait for the event (0 = the runner's
    * per-expectation default, itself bounded by the case timeout). */
@@ -276,13 +369,21 @@ enum wsc_step_kind {
   WSC_STEP_FLUSH,    /* write the pending coalesced bytes with `write` */
   WSC_STEP_SLEEP,    /* pause sleep_us; incoming events are queued meanwhile */
   WSC_STEP_EXPECT,
-  WSC_STEP_DROP,     /* the suite closes the TCP connection without a close frame */
-  WSC_STEP_SHUTDOWN, /* the suite half-closes (shutdown(SHUT_WR)); reading continues */
+  WSC_STEP_DROP,        /* the suite closes the TCP connection without a close frame */
+  WSC_STEP_SHUTDOWN,    /* the suite half-closes (shutdown(SHUT_WR)); reading continues */
+  WSC_STEP_STOMP,       /* a STOMP frame or heart-beat EOLs, as WebSocket message(s) per msg */
+  WSC_STEP_STOMP_FLUSH, /* the STOMP bytes gathered since `stomp coalesce`, per msg */
+  WSC_STEP_CAPTURE,     /* remember a value of the last STOMP frame matched on the connection */
 };
+
+enum wsc_capture_src { WSC_CAP_HEADER = 0, WSC_CAP_BODY, WSC_CAP_COMMAND };
 
 struct wsc_step {
   enum wsc_step_kind kind;
   struct wsc_srcloc loc;
+  /* The connection the step acts on: an index into case->conns (0 when the case declares
+   * none: its only connection). SLEEP ignores it. */
+  size_t conn;
 
   /* SEND, SEND_RAW, FLUSH */
   struct wsc_write write;
@@ -302,6 +403,42 @@ struct wsc_step {
 
   /* EXPECT */
   struct wsc_expect_step expect;
+
+  /* STOMP: the frame; coalesce: gathered for the next STOMP_FLUSH instead of sent.
+   * STOMP and STOMP_FLUSH: msg says how the bytes become messages; `write` still says how
+   * each message's bytes reach TCP (chop=). */
+  struct wsc_stomp_frame_spec stomp;
+  bool coalesce;
+  struct wsc_msg_policy msg;
+
+  /* CAPTURE: capture_name = the source of the last STOMP frame an expectation matched on
+   * the connection (a header's value, the body, or the command). */
+  char *capture_name;
+  enum wsc_capture_src capture_src;
+  struct wsc_text capture_header;
+};
+
+/* `conn NAME... [options]`: the connections of a multi-connection case, each a WebSocket
+ * connection of its own to the case's target, opened (handshake) in declaration order when
+ * the case starts. The handshake edits of the case apply to each; its handshake
+ * expectations are judged on the first connection, the others must upgrade.
+ * A case that declares none has one connection and nconns == 0, unless it speaks STOMP:
+ * then the parser adds one unnamed declaration (name NULL) to carry the STOMP flag. */
+struct wsc_conn_decl {
+  char *name; /* NULL: the case's only, implicit connection */
+  struct wsc_srcloc loc;
+  char **subprotocols; /* offered instead of the case's `requires subprotocol` lines; the 101
+                          must select one of them (else UNSUPPORTED) */
+  size_t nsubprotocols;
+  /* connect=: the accept-version value ("1.2", "1.0,1.1,1.2"; "1.0" sends none), or NULL
+   * for no automatic CONNECT. The CONNECT / expect CONNECTED steps are in the step list
+   * (generated by the parser at the conn line), so nothing here is run implicitly. */
+  char *connect;
+  bool stomp;             /* data messages are read as STOMP frames */
+  enum wsc_stomp_eol eol; /* default line ends of the STOMP frames sent on it */
+  bool binary;            /* STOMP frames go in binary messages */
+  /* login=, passcode=, host= (text with $vars), NULL = the runner's --stomp-* options */
+  struct wsc_text *login, *passcode, *host;
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -425,6 +562,12 @@ struct wsc_case {
   size_t expansion;
 
   bool frame_level; /* the case uses `expect frame`: data frames are events one by one */
+
+  /* A STOMP case (a STOMP step, expectation or connection, or `requires subprotocol
+   * v1x.stomp`): selected with --stomp and run against the STOMP endpoint. Tagged `stomp`. */
+  bool stomp;
+  struct wsc_conn_decl *conns;
+  size_t nconns;
 
   struct wsc_handshake hs;
   struct wsc_step *steps;

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "base/error.h"
 #include "payload.h"
+#include "stompwire.h"
 
 /* ---------------------------------------------------------------------------------------
  * Small helpers
@@ -435,6 +437,23 @@ struct pctx {
   struct wsc_write pol; /* the current `write` policy */
   bool pending;         /* coalesced sends not yet flushed */
 
+  /* connections and STOMP */
+  size_t cur_conn;     /* the connection of the line being interpreted */
+  bool prefixed;       /* the line named its connection */
+  bool seen_step;      /* a step was emitted: `conn` lines must come first */
+  size_t pending_conn; /* the connection whose sends are TCP-coalesced */
+  bool spack;          /* `stomp coalesce` gathering on spack_conn */
+  size_t spack_conn;
+  int spack_line;
+  long alt_conn; /* the connection of the either block being read, -1 none yet */
+  char **caps;   /* names captured so far, in step order */
+  size_t ncaps;
+  struct {
+    size_t conn;
+    int line, col;
+  } * wsmsg; /* WebSocket message expectations */
+  size_t nwsmsg;
+
   bool seen_title, seen_level, seen_role, seen_timeout, seen_alias, own_clause;
   bool too_many_steps;
   int hs_raw_line;                   /* line of `handshake raw`, 0 if none */
@@ -673,8 +692,11 @@ static int dur_arg(struct pctx *x, const struct stok *t, const char *v, uint64_t
 
 static int payload_arg(struct pctx *x, const struct stok *t, size_t prefix,
                        struct wsc_payload **out) {
+  /* names captured on earlier lines are payload variables too */
   struct wsc_payload_parse_opts po = {.data_dir = x->f->data_dir,
-                                      .max_len = x->L->opts.max_payload};
+                                      .max_len = x->L->opts.max_payload,
+                                      .names = (const char *const *)x->caps,
+                                      .nnames = x->ncaps};
   struct wsc_payload_error pe = {0};
   const char *src = t->s + prefix;
   int rc = wsc_payload_parse(src, strlen(src), &po, out, &pe);
@@ -760,10 +782,63 @@ static void write_copy(struct wsc_write *dst, const struct wsc_write *src) {
  * Freeing the model
  */
 
+static void text_free(struct wsc_text *t) {
+  free(t->s);
+  t->s = NULL;
+  t->n = 0;
+}
+
+static void regex_free(void *re) {
+  if (!re) return;
+  regfree(re);
+  free(re);
+}
+
 static void expect_free(struct wsc_expect *e) {
   wsc_payload_free(e->match.payload);
   free(e->close.codes);
   wsc_payload_free(e->close.reason);
+  struct wsc_stomp_expect *se = &e->stomp;
+  text_free(&se->command);
+  for (size_t i = 0; i < se->nheaders; i++) {
+    text_free(&se->headers[i].name);
+    text_free(&se->headers[i].value);
+    regex_free(se->headers[i].re);
+  }
+  free(se->headers);
+  wsc_payload_free(se->raw);
+  text_free(&se->body_re);
+  regex_free(se->body_re_c);
+  memset(se, 0, sizeof *se);
+}
+
+static void stomp_spec_free(struct wsc_stomp_frame_spec *f) {
+  text_free(&f->command);
+  for (size_t i = 0; i < f->nheaders; i++) {
+    text_free(&f->headers[i].name);
+    text_free(&f->headers[i].value);
+  }
+  free(f->headers);
+  wsc_payload_free(f->body);
+  wsc_payload_free(f->terminator);
+  memset(f, 0, sizeof *f);
+}
+
+static void text_ptr_free(struct wsc_text *t) {
+  if (!t) return;
+  text_free(t);
+  free(t);
+}
+
+static void conn_decl_free(struct wsc_conn_decl *d) {
+  free(d->name);
+  for (size_t i = 0; i < d->nsubprotocols; i++) free(d->subprotocols[i]);
+  free(d->subprotocols);
+  free(d->connect);
+  text_ptr_free(d->login);
+  text_ptr_free(d->passcode);
+  text_ptr_free(d->host);
+  memset(d, 0, sizeof *d);
 }
 
 static void alts_free(struct wsc_alt *alts, size_t n) {
@@ -779,6 +854,10 @@ static void step_free(struct wsc_step *s) {
   wsc_payload_free(s->frame.payload);
   wsc_payload_free(s->raw);
   alts_free(s->expect.alts, s->expect.nalts);
+  stomp_spec_free(&s->stomp);
+  free(s->msg.at);
+  free(s->capture_name);
+  text_free(&s->capture_header);
 }
 
 static void strv_free(char **v, size_t n) {
@@ -821,6 +900,8 @@ static void case_free(struct wsc_case *c) {
   free(h->expects);
   for (size_t i = 0; i < c->nsteps; i++) step_free(&c->steps[i]);
   free(c->steps);
+  for (size_t i = 0; i < c->nconns; i++) conn_decl_free(&c->conns[i]);
+  free(c->conns);
   memset(c, 0, sizeof *c);
 }
 
@@ -854,17 +935,44 @@ static void push_step_raw(struct pctx *x, struct wsc_step *s) {
 
 static void flush_pending(struct pctx *x, struct wsc_srcloc loc) {
   if (!x->pending) return;
-  struct wsc_step s = {.kind = WSC_STEP_FLUSH, .loc = loc};
+  struct wsc_step s = {.kind = WSC_STEP_FLUSH, .loc = loc, .conn = x->pending_conn};
   write_copy(&s.write, &x->pol);
   s.write.coalesce = false;
   x->pending = false;
   push_step_raw(x, &s);
 }
 
+/* The STOMP frames gathered by `stomp coalesce` go out as one message (the default
+ * policy) when anything else happens before `stomp flush`. */
+static void flush_stomp_pack(struct pctx *x, struct wsc_srcloc loc) {
+  if (!x->spack) return;
+  x->spack = false;
+  struct wsc_step s = {.kind = WSC_STEP_STOMP_FLUSH, .loc = loc, .conn = x->spack_conn};
+  write_copy(&s.write, &x->pol);
+  if (s.write.coalesce) {
+    x->pending = true;
+    x->pending_conn = s.conn;
+  }
+  push_step_raw(x, &s);
+}
+
+static bool writes_bytes(const struct wsc_step *s) {
+  return s->kind == WSC_STEP_SEND || s->kind == WSC_STEP_SEND_RAW ||
+         (s->kind == WSC_STEP_STOMP && !s->coalesce) || s->kind == WSC_STEP_STOMP_FLUSH;
+}
+
 static void push_step(struct pctx *x, struct wsc_step *s) {
-  if (s->kind == WSC_STEP_SEND || s->kind == WSC_STEP_SEND_RAW) {
-    if (s->write.coalesce) x->pending = true;
-  } else if (s->kind != WSC_STEP_FLUSH) {
+  s->conn = x->cur_conn;
+  x->seen_step = true;
+  bool gathered = s->kind == WSC_STEP_STOMP && s->coalesce;
+  if (x->spack && !gathered && s->kind != WSC_STEP_STOMP_FLUSH) flush_stomp_pack(x, s->loc);
+  if (writes_bytes(s)) {
+    if (x->pending && x->pending_conn != s->conn) flush_pending(x, s->loc);
+    if (s->write.coalesce) {
+      x->pending = true;
+      x->pending_conn = s->conn;
+    }
+  } else if (s->kind != WSC_STEP_FLUSH && !gathered) {
     flush_pending(x, s->loc);
   }
   push_step_raw(x, s);
@@ -1212,6 +1320,7 @@ static void d_write(struct pctx *x, const struct sline *L) {
 static void d_flush(struct pctx *x, const struct sline *L) {
   for (size_t i = 1; i < L->n; i++)
     TERR(x, &L->t[i], "unexpected '%s': flush takes no arguments", L->t[i].s);
+  flush_stomp_pack(x, loc_of(x, &L->t[0]));
   flush_pending(x, loc_of(x, &L->t[0]));
 }
 
@@ -1348,6 +1457,11 @@ static void expect_handshake_kind(struct pctx *x, const struct sline *L, const c
   add_hs_expect(x, &h);
 }
 
+static bool is_stomp_word(const char *s);
+static void parse_stomp_expect(struct pctx *x, const struct sline *L, size_t end,
+                               struct wsc_expect *e);
+static void mark_stomp(struct pctx *x);
+
 /* Parses an event expectation (everything but the handshake forms) from L->t[1..]. */
 static int parse_event_expect(struct pctx *x, const struct sline *L, struct wsc_expect *e,
                               bool *has_else, enum wsc_grade *g) {
@@ -1407,6 +1521,42 @@ static int parse_event_expect(struct pctx *x, const struct sline *L, struct wsc_
     }
     /* No codes at all: any close frame will do (and, for fail, a drop). */
     if (!any_listed) c->any_code = c->no_code = true;
+  } else if (is_stomp_word(t0)) {
+    parse_stomp_expect(x, L, end, e);
+    if (x->nerr == nerr0) mark_stomp(x);
+  } else if (streq(t0, "heartbeat")) {
+    e->kind = WSC_EXP_HEARTBEAT;
+    if (end == 4 && streq(L->t[2].s, "within")) {
+      const char *wv = L->t[3].s;
+      size_t vl = strlen(wv);
+      if (e->timeout_us) {
+        TERR(x, &L->t[2], "within and timeout= say the same: give one");
+      } else if (vl > 1 && wv[vl - 1] == 'x') {
+        /* a factor of the negotiated interval: 1.5x, 2x */
+        uint64_t us = 0;
+        char tmp[40];
+        snprintf(tmp, sizeof tmp, "%.*ss", (int)(vl - 1), wv);
+        if (vl > 30 || wsc_parse_duration(tmp, strlen(tmp), &us) || us == 0 || us > 1000000000ull)
+          TERR(x, &L->t[3], "bad factor '%s': a number followed by x, e.g. 1.5x", wv);
+        else
+          e->interval_permille = (uint32_t)(us / 1000);
+      } else {
+        dur_arg(x, &L->t[3], wv, &e->timeout_us);
+      }
+    } else if (end != 2) {
+      TERR(x, ty,
+           "expect heartbeat takes 'within DURATION' or 'within FACTORx', e.g. "
+           "expect heartbeat within 1500ms, expect heartbeat within 1.5x");
+    }
+    if (x->nerr == nerr0) mark_stomp(x);
+  } else if (streq(t0, "no")) {
+    e->kind = WSC_EXP_NO_FRAME;
+    if (end != 5 || !streq(L->t[2].s, "frame") || !streq(L->t[3].s, "for"))
+      TERR(x, ty, "expect no frame needs 'for DURATION', e.g. expect no frame for 500ms");
+    else
+      dur_arg(x, &L->t[4], L->t[4].s, &e->duration_us);
+    if (e->timeout_us) TERR(x, ty, "expect no frame takes no timeout=");
+    if (x->nerr == nerr0) mark_stomp(x);
   } else if (streq(t0, "nothing")) {
     e->kind = WSC_EXP_NOTHING;
     if (end != 3)
@@ -1493,6 +1643,12 @@ static int parse_event_expect(struct pctx *x, const struct sline *L, struct wsc_
         x->first_msg_line = kw->line;
         x->first_msg_col = kw->col;
       }
+      size_t k = x->nwsmsg;
+      if (grow((void **)&x->wsmsg, k, sizeof *x->wsmsg)) abort();
+      x->wsmsg[k].conn = x->cur_conn;
+      x->wsmsg[k].line = kw->line;
+      x->wsmsg[k].col = kw->col;
+      x->nwsmsg++;
     }
     if (e->kind == WSC_EXP_FRAME && (e->opcode < 0 || e->opcode < 8)) {
       x->c->frame_level = true;
@@ -1535,6 +1691,13 @@ static void d_expect(struct pctx *x, const struct sline *L, struct wsc_alt *in_a
   if (in_alt) {
     if (has_else) {
       TERR(x, kw, "else= is not allowed inside either/or (give the branch a grade)");
+      expect_free(&e);
+      return;
+    }
+    if (x->alt_conn < 0) {
+      x->alt_conn = (long)x->cur_conn;
+    } else if ((size_t)x->alt_conn != x->cur_conn) {
+      TERR(x, kw, "the expectations of one either block must be on one connection");
       expect_free(&e);
       return;
     }
@@ -1783,12 +1946,820 @@ static void d_timeout(struct pctx *x, const struct sline *L, uint64_t *t) {
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Connections and STOMP (cases/README.md section 17)
+ */
+
+static const char *const builtin_text_vars[] = {"run",        "case",        "host",
+                                                "stomp_host", "stomp_login", "stomp_passcode"};
+
+static bool is_capture(const struct pctx *x, const char *n, size_t len) {
+  for (size_t i = 0; i < x->ncaps; i++)
+    if (strlen(x->caps[i]) == len && memcmp(x->caps[i], n, len) == 0) return true;
+  return false;
+}
+
+static bool is_builtin_var(const char *n, size_t len) {
+  for (size_t i = 0; i < sizeof builtin_text_vars / sizeof builtin_text_vars[0]; i++)
+    if (strlen(builtin_text_vars[i]) == len && memcmp(builtin_text_vars[i], n, len) == 0)
+      return true;
+  return false;
+}
+
+/* Checks the $name references of a text. ({name} is the each/loop substitution, done
+ * before: a ${...} form would clash with it.) */
+static int check_text_vars(struct pctx *x, const struct stok *tk, const struct wsc_text *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    if (t->s[i] != '$' || i + 1 >= t->n) continue;
+    if (t->s[i + 1] == '$') {
+      i++;
+      continue;
+    }
+    size_t a = i + 1, b;
+    if (!is_ident_start(t->s[a])) continue; /* a literal '$' */
+    b = a;
+    while (b < t->n && is_ident_char(t->s[b])) b++;
+    if (!is_builtin_var(t->s + a, b - a) && !is_capture(x, t->s + a, b - a)) {
+      TERR(x, tk,
+           "unknown variable '$%.*s' (built in: run, case, host, stomp_host, stomp_login, "
+           "stomp_passcode; or a name captured earlier in the case; $$ is a '$')",
+           (int)(b - a), t->s + a);
+      return -1;
+    }
+    i = b - 1;
+  }
+  return 0;
+}
+
+/* A text value src[0..n), which is token tk's text from byte `prefix`: a "quoted" string
+ * (the payload language's escapes) or the bytes as written. */
+static int text_value(struct pctx *x, const struct stok *tk, size_t prefix, size_t n,
+                      struct wsc_text *out) {
+  const char *src = tk->s + prefix;
+  memset(out, 0, sizeof *out);
+  if (n >= 2 && src[0] == '"' && src[n - 1] == '"') {
+    struct wsc_payload *pl = NULL;
+    struct wsc_payload_error pe = {0};
+    int rc = wsc_payload_parse(src, n, NULL, &pl, &pe);
+    if (rc == WSREF_E_NOMEM) abort();
+    if (rc) {
+      int line, col;
+      val_pos(tk, prefix, pe.offset, &line, &col);
+      perr(x, line, col, "%s", pe.msg);
+      return -1;
+    }
+    uint8_t *b = NULL;
+    size_t bl = 0;
+    rc = wsc_payload_materialize(pl, NULL, &b, &bl);
+    wsc_payload_free(pl);
+    if (rc) {
+      TERR(x, tk, "bad quoted text in '%s'", tk->s);
+      return -1;
+    }
+    out->s = (char *)b;
+    out->s[bl] = 0;
+    out->n = bl;
+  } else {
+    out->s = xstrndup(src, n);
+    out->n = n;
+  }
+  return 0;
+}
+
+/* Where the header name of a NAME:VALUE token ends (the first ':' outside a leading quoted
+ * name), or -1 if the token is no header. */
+static long header_colon(const char *s) {
+  size_t i = 0;
+  if (s[0] == '"') {
+    for (i = 1; s[i] && s[i] != '"'; i++)
+      if (s[i] == '\\' && s[i + 1]) i++;
+    if (s[i] != '"') return -1;
+    i++;
+    return s[i] == ':' ? (long)i : -1;
+  }
+  const char *c = strchr(s, ':');
+  return c ? (long)(c - s) : -1;
+}
+
+static int conn_index(const struct pctx *x, const char *name) {
+  for (size_t i = 0; i < x->c->nconns; i++)
+    if (x->c->conns[i].name && streq(x->c->conns[i].name, name)) return (int)i;
+  return -1;
+}
+
+/* The connection the line acts on speaks STOMP (creating the implicit declaration of a case
+ * that declares no connection). */
+static void mark_stomp(struct pctx *x) {
+  if (x->c->nconns == 0) {
+    struct wsc_conn_decl d = {0};
+    d.loc = x->c->loc;
+    XPUSH(x->c->conns, x->c->nconns, d);
+  }
+  x->c->conns[x->cur_conn].stomp = true;
+}
+
+static int seed_of(const struct pctx *x, int line) {
+  /* the default seed: stable for a case and a line, different across them */
+  uint64_t h = 1469598103934665603ull;
+  for (const char *p = x->c->id ? x->c->id : ""; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  h = (h ^ (uint64_t)line) * 1099511628211ull;
+  return (int)(h & 0x7fffffff);
+}
+
+/* Options that say how STOMP bytes become WebSocket messages (and reach TCP). Returns 1 if
+ * the token was one, 0 if not, -1 on error. */
+static int msg_opt(struct pctx *x, const struct stok *t, const char *key, size_t kn, const char *v,
+                   struct wsc_msg_policy *m, struct wsc_write *w, bool *seed_given, bool *touched) {
+  uint64_t n;
+  if (key_is(key, kn, "split")) {
+    free(m->at);
+    m->at = NULL;
+    m->nat = 0;
+    if (streq(v, "random")) {
+      m->split = WSC_SPLIT_RANDOM;
+      return 1;
+    }
+    struct wsc_write tmp = {0};
+    if (split_arg(x, t, v, &tmp)) return -1;
+    m->split = WSC_SPLIT_AT;
+    m->at = tmp.splits;
+    m->nat = tmp.nsplits;
+    return 1;
+  }
+  if (key_is(key, kn, "chunk")) {
+    if (num_arg(x, t, v, "chunk", UINT64_MAX, &n)) return -1;
+    if (n == 0) {
+      TERR(x, t, "chunk= must be at least 1");
+      return -1;
+    }
+    m->split = WSC_SPLIT_CHUNK;
+    m->chunk = n;
+    return 1;
+  }
+  if (key_is(key, kn, "seed")) {
+    if (num_arg(x, t, v, "seed", UINT64_MAX, &m->seed)) return -1;
+    *seed_given = true;
+    return 1;
+  }
+  if (key_is(key, kn, "cuts")) {
+    if (num_arg(x, t, v, "cuts", 1u << 20, &n)) return -1;
+    if (n == 0) {
+      TERR(x, t, "cuts= must be at least 1");
+      return -1;
+    }
+    m->cuts = (uint32_t)n;
+    return 1;
+  }
+  if (key_is(key, kn, "as")) {
+    if (streq(v, "text") || streq(v, "binary")) {
+      m->as_set = true;
+      m->binary = streq(v, "binary");
+      return 1;
+    }
+    TERR(x, t, "bad as '%s': text or binary", v);
+    return -1;
+  }
+  if (key_is(key, kn, "frag")) {
+    if (num_arg(x, t, v, "frag", UINT64_MAX, &n)) return -1;
+    if (n == 0) {
+      TERR(x, t, "frag= must be at least 1");
+      return -1;
+    }
+    m->frag = n;
+    return 1;
+  }
+  if (key_is(key, kn, "delay")) return dur_arg(x, t, v, &m->delay_us) ? -1 : 1;
+  if (key_is(key, kn, "chop")) {
+    *touched = true;
+    return num_arg(x, t, v, "chop", UINT64_MAX, &w->chop) ? -1 : 1;
+  }
+  return 0;
+}
+
+static void msg_finish(struct pctx *x, const struct stok *kw, struct wsc_msg_policy *m,
+                       bool seed_given) {
+  if (m->split != WSC_SPLIT_RANDOM && (seed_given || m->cuts))
+    TERR(x, kw, "seed= and cuts= go with split=random");
+  if (m->split == WSC_SPLIT_RANDOM && !seed_given) m->seed = (uint64_t)seed_of(x, kw->line);
+}
+
+static bool eol_arg(struct pctx *x, const struct stok *t, const char *v, enum wsc_stomp_eol *e) {
+  if (streq(v, "lf")) {
+    *e = WSC_EOL_LF;
+  } else if (streq(v, "crlf")) {
+    *e = WSC_EOL_CRLF;
+  } else {
+    TERR(x, t, "bad eol '%s': lf or crlf", v);
+    return false;
+  }
+  return true;
+}
+
+/* SEND destination:/q body="x" ... | stomp CMD ... (cmd_i: the command token) */
+static void d_stomp_frame(struct pctx *x, const struct sline *L, size_t cmd_i) {
+  const struct stok *kw = &L->t[0];
+  const struct stok *ct = &L->t[cmd_i];
+  struct wsc_step s = {.kind = WSC_STEP_STOMP, .loc = loc_of(x, kw)};
+  write_copy(&s.write, &x->pol);
+  struct wsc_stomp_frame_spec *f = &s.stomp;
+  size_t nerr0 = x->nerr;
+  bool seed_given = false, touched = false;
+  if (text_value(x, ct, 0, strlen(ct->s), &f->command) != 0) {
+    step_free(&s);
+    return;
+  }
+  for (size_t i = cmd_i + 1; i < L->n; i++) {
+    const struct stok *t = &L->t[i];
+    const char *key, *v;
+    size_t kn;
+    if (kv(t, &key, &kn, &v)) {
+      int r = msg_opt(x, t, key, kn, v, &s.msg, &s.write, &seed_given, &touched);
+      if (r) continue;
+      uint64_t n;
+      if (key_is(key, kn, "body")) {
+        if (f->body)
+          TERR(x, t, "duplicate body");
+        else
+          payload_arg(x, t, kn + 1, &f->body);
+      } else if (key_is(key, kn, "escape")) {
+        if (streq(v, "auto") || streq(v, "on"))
+          f->escape = WSC_ESC_AUTO;
+        else if (streq(v, "off"))
+          f->escape = WSC_ESC_OFF;
+        else if (streq(v, "1.1"))
+          f->escape = WSC_ESC_V11;
+        else if (streq(v, "1.2"))
+          f->escape = WSC_ESC_V12;
+        else
+          TERR(x, t, "bad escape '%s': auto, off, 1.1 or 1.2", v);
+      } else if (key_is(key, kn, "content-length")) {
+        if (streq(v, "auto")) {
+          f->clen = WSC_CLEN_AUTO;
+        } else if (streq(v, "none")) {
+          f->clen = WSC_CLEN_NONE;
+        } else if (num_arg(x, t, v, "content-length", UINT64_MAX, &n) == 0) {
+          f->clen = WSC_CLEN_VALUE;
+          f->clen_value = n;
+        }
+      } else if (key_is(key, kn, "eol")) {
+        eol_arg(x, t, v, &f->eol);
+      } else if (key_is(key, kn, "eols")) {
+        if (num_arg(x, t, v, "eols", 1u << 20, &n) == 0) f->count = (uint32_t)n;
+      } else if (key_is(key, kn, "line")) {
+        struct wsc_stomp_hdr h = {.line = true};
+        if (text_value(x, t, kn + 1, strlen(v), &h.value) == 0 &&
+            check_text_vars(x, t, &h.value) == 0) {
+          h.name.s = xstrdup("");
+          XPUSH(f->headers, f->nheaders, h);
+        } else {
+          text_free(&h.value);
+        }
+      } else if (key_is(key, kn, "terminator")) {
+        if (f->terminator)
+          TERR(x, t, "duplicate terminator");
+        else
+          payload_arg(x, t, kn + 1, &f->terminator);
+      } else {
+        TERR(x, t, "unknown option '%.*s' for a STOMP frame", (int)kn, key);
+      }
+      continue;
+    }
+    long colon = header_colon(t->s);
+    if (colon <= 0) {
+      TERR(x, t,
+           "expected a header NAME:VALUE or an option (body=, line=, escape=, "
+           "content-length=, eol=, split=, ...), got '%s'",
+           t->s);
+      continue;
+    }
+    struct wsc_stomp_hdr h = {0};
+    if (text_value(x, t, 0, (size_t)colon, &h.name) || check_text_vars(x, t, &h.name) ||
+        text_value(x, t, (size_t)colon + 1, strlen(t->s) - (size_t)colon - 1, &h.value) ||
+        check_text_vars(x, t, &h.value)) {
+      text_free(&h.name);
+      text_free(&h.value);
+      continue;
+    }
+    XPUSH(f->headers, f->nheaders, h);
+  }
+  msg_finish(x, kw, &s.msg, seed_given);
+  if (touched && x->pol.coalesce) TERR(x, kw, "chop= cannot be used while coalescing");
+  if (x->spack && x->cur_conn == x->spack_conn) {
+    s.coalesce = true;
+    if (s.msg.split != WSC_SPLIT_WHOLE || s.msg.as_set || s.msg.frag || s.msg.delay_us)
+      TERR(x, kw, "message options go on 'stomp flush' while coalescing (line %d)", x->spack_line);
+  }
+  if (x->nerr != nerr0) {
+    step_free(&s);
+    return;
+  }
+  mark_stomp(x);
+  push_step(x, &s);
+}
+
+/* heartbeat [N] [eol=lf|crlf] [message options] */
+static void d_heartbeat(struct pctx *x, const struct sline *L) {
+  const struct stok *kw = &L->t[0];
+  struct wsc_step s = {.kind = WSC_STEP_STOMP, .loc = loc_of(x, kw)};
+  write_copy(&s.write, &x->pol);
+  s.stomp.heartbeat = true;
+  s.stomp.count = 1;
+  size_t nerr0 = x->nerr;
+  bool seed_given = false, touched = false, counted = false;
+  for (size_t i = 1; i < L->n; i++) {
+    const struct stok *t = &L->t[i];
+    const char *key, *v;
+    size_t kn;
+    uint64_t n;
+    if (kv(t, &key, &kn, &v)) {
+      int r = msg_opt(x, t, key, kn, v, &s.msg, &s.write, &seed_given, &touched);
+      if (r) continue;
+      if (key_is(key, kn, "eol"))
+        eol_arg(x, t, v, &s.stomp.eol);
+      else
+        TERR(x, t, "unknown option '%.*s' for heartbeat", (int)kn, key);
+      continue;
+    }
+    if (!counted && num_arg(x, t, t->s, "heart-beat EOL count", 1u << 20, &n) == 0) {
+      if (n == 0) TERR(x, t, "heartbeat needs at least one EOL");
+      s.stomp.count = (uint32_t)n;
+      counted = true;
+      continue;
+    }
+    if (counted) TERR(x, t, "unexpected '%s': heartbeat [N] [eol=lf|crlf]", t->s);
+  }
+  msg_finish(x, kw, &s.msg, seed_given);
+  if (x->spack && x->cur_conn == x->spack_conn) s.coalesce = true;
+  if (x->nerr != nerr0) {
+    step_free(&s);
+    return;
+  }
+  mark_stomp(x);
+  push_step(x, &s);
+}
+
+/* stomp coalesce | stomp flush [message options] | stomp CMD [headers] [options] */
+static void d_stomp(struct pctx *x, const struct sline *L) {
+  const struct stok *kw = &L->t[0];
+  if (L->n < 2) {
+    TERR(x, kw, "stomp needs coalesce, flush, or a command: stomp \"send\" destination:/q");
+    return;
+  }
+  const char *w = L->t[1].s;
+  if (streq(w, "coalesce")) {
+    if (L->n > 2) TERR(x, &L->t[2], "unexpected '%s': stomp coalesce takes no options", L->t[2].s);
+    if (x->spack) {
+      TERR(x, kw, "stomp coalesce while already coalescing (line %d)", x->spack_line);
+      return;
+    }
+    x->spack = true;
+    x->spack_conn = x->cur_conn;
+    x->spack_line = kw->line;
+    mark_stomp(x);
+    return;
+  }
+  if (streq(w, "flush")) {
+    if (!x->spack || x->spack_conn != x->cur_conn) {
+      TERR(x, kw, "stomp flush without stomp coalesce on this connection");
+      return;
+    }
+    struct wsc_step s = {.kind = WSC_STEP_STOMP_FLUSH, .loc = loc_of(x, kw)};
+    write_copy(&s.write, &x->pol);
+    bool seed_given = false, touched = false;
+    size_t nerr0 = x->nerr;
+    for (size_t i = 2; i < L->n; i++) {
+      const struct stok *t = &L->t[i];
+      const char *key, *v;
+      size_t kn;
+      if (kv(t, &key, &kn, &v) &&
+          msg_opt(x, t, key, kn, v, &s.msg, &s.write, &seed_given, &touched))
+        continue;
+      TERR(x, t,
+           "unknown option '%s' for stomp flush: split=, chunk=, seed=, cuts=, as=, frag=, "
+           "delay=, chop=",
+           t->s);
+    }
+    msg_finish(x, kw, &s.msg, seed_given);
+    x->spack = false;
+    if (x->nerr != nerr0) {
+      step_free(&s);
+      return;
+    }
+    push_step(x, &s);
+    return;
+  }
+  d_stomp_frame(x, L, 1);
+}
+
+/* capture NAME = header HNAME | body | command */
+static void d_capture(struct pctx *x, const struct sline *L) {
+  const struct stok *kw = &L->t[0];
+  static const char *usage = "capture needs NAME = header HNAME, NAME = body or NAME = command";
+  if (L->n < 4 || !streq(L->t[2].s, "=")) {
+    TERR(x, kw, "%s", usage);
+    return;
+  }
+  const char *nm = L->t[1].s;
+  bool ok = is_ident_start(nm[0]);
+  for (const char *p = nm; ok && *p; p++) ok = is_ident_char(*p);
+  if (!ok) {
+    TERR(x, &L->t[1], "bad capture name '%s': letters, digits, '_'", nm);
+    return;
+  }
+  if (is_builtin_var(nm, strlen(nm)) || streq(nm, "target") || streq(nm, "key") ||
+      streq(nm, "origin")) {
+    TERR(x, &L->t[1], "'%s' is a built-in variable; choose another name", nm);
+    return;
+  }
+  struct wsc_step s = {.kind = WSC_STEP_CAPTURE, .loc = loc_of(x, kw)};
+  const char *src = L->t[3].s;
+  if (streq(src, "header")) {
+    if (L->n != 5) {
+      TERR(x, &L->t[3], "capture ... = header needs one header name");
+      return;
+    }
+    s.capture_src = WSC_CAP_HEADER;
+    if (text_value(x, &L->t[4], 0, strlen(L->t[4].s), &s.capture_header)) return;
+  } else if (streq(src, "body") || streq(src, "command")) {
+    if (L->n != 4) {
+      TERR(x, &L->t[4], "unexpected '%s' after %s", L->t[4].s, src);
+      return;
+    }
+    s.capture_src = streq(src, "body") ? WSC_CAP_BODY : WSC_CAP_COMMAND;
+  } else {
+    TERR(x, &L->t[3], "%s", usage);
+    return;
+  }
+  s.capture_name = xstrdup(nm);
+  if (!is_capture(x, nm, strlen(nm))) XPUSH(x->caps, x->ncaps, xstrdup(nm));
+  mark_stomp(x);
+  push_step(x, &s);
+}
+
+static const char *const reserved_conn_names[] = {
+    "case",    "title", "alias",  "clause",    "level",  "role",  "tags", "requires",
+    "timeout", "note",  "each",   "loop",      "either", "or",    "end",  "handshake",
+    "send",    "close", "finish", "write",     "flush",  "sleep", "drop", "shutdown",
+    "expect",  "conn",  "stomp",  "heartbeat", "capture"};
+
+/* conn NAME... [subprotocol=LIST] [connect=VERSIONS] [login=] [passcode=] [host=]
+ *      [heart-beat=CX,CY] [eol=lf|crlf] [as=text|binary] [stomp] */
+static void d_conn(struct pctx *x, const struct sline *L) {
+  const struct stok *kw = &L->t[0];
+  if (x->seen_step) {
+    TERR(x, kw, "conn lines come before the steps of the case");
+    return;
+  }
+  if (x->c->nconns && !x->c->conns[0].name) {
+    TERR(x, kw, "conn lines come before the steps of the case");
+    return;
+  }
+  struct wsc_conn_decl opt = {0};
+  char *heart_beat = NULL;
+  size_t first = x->c->nconns;
+  size_t nerr0 = x->nerr;
+  bool any = false;
+  for (size_t i = 1; i < L->n; i++) {
+    const struct stok *t = &L->t[i];
+    const char *key, *v;
+    size_t kn;
+    if (kv(t, &key, &kn, &v)) {
+      if (key_is(key, kn, "subprotocol")) {
+        for (const char *p = v; *p;) {
+          const char *c = strchr(p, ',');
+          size_t n = c ? (size_t)(c - p) : strlen(p);
+          if (!is_token_text(p, n)) {
+            TERR(x, t, "bad subprotocol list '%s'", v);
+            break;
+          }
+          XPUSH(opt.subprotocols, opt.nsubprotocols, xstrndup(p, n));
+          p += n;
+          if (*p == ',') p++;
+        }
+      } else if (key_is(key, kn, "connect")) {
+        bool ok = *v != 0;
+        for (const char *p = v; ok && *p;) {
+          const char *c = strchr(p, ',');
+          size_t n = c ? (size_t)(c - p) : strlen(p);
+          ok = wsc_stomp_version_parse(p, n) != 0;
+          p += n;
+          if (*p == ',') p++;
+        }
+        if (!ok)
+          TERR(x, t, "bad connect '%s': STOMP versions such as 1.2 or 1.0,1.1,1.2", v);
+        else {
+          free(opt.connect);
+          opt.connect = xstrdup(v);
+        }
+      } else if (key_is(key, kn, "login") || key_is(key, kn, "passcode") ||
+                 key_is(key, kn, "host")) {
+        struct wsc_text **dst = key_is(key, kn, "login")      ? &opt.login
+                                : key_is(key, kn, "passcode") ? &opt.passcode
+                                                              : &opt.host;
+        struct wsc_text tv;
+        if (text_value(x, t, kn + 1, strlen(v), &tv) == 0 && check_text_vars(x, t, &tv) == 0) {
+          text_ptr_free(*dst);
+          *dst = xcalloc(1, sizeof **dst);
+          **dst = tv;
+        } else {
+          text_free(&tv);
+        }
+      } else if (key_is(key, kn, "heart-beat")) {
+        const char *comma = strchr(v, ',');
+        uint64_t a, b;
+        if (!comma || wsc_parse_size(v, (size_t)(comma - v), &a) ||
+            wsc_parse_size(comma + 1, strlen(comma + 1), &b))
+          TERR(x, t, "bad heart-beat '%s': two numbers of milliseconds, e.g. 1000,0", v);
+        else {
+          free(heart_beat);
+          heart_beat = xstrdup(v);
+        }
+      } else if (key_is(key, kn, "eol")) {
+        eol_arg(x, t, v, &opt.eol);
+      } else if (key_is(key, kn, "as")) {
+        if (streq(v, "text") || streq(v, "binary"))
+          opt.binary = streq(v, "binary");
+        else
+          TERR(x, t, "bad as '%s': text or binary", v);
+      } else {
+        TERR(x, t,
+             "unknown conn option '%.*s': subprotocol=, connect=, login=, passcode=, "
+             "host=, heart-beat=, eol=, as=",
+             (int)kn, key);
+      }
+      continue;
+    }
+    if (streq(t->s, "stomp")) {
+      opt.stomp = true;
+      continue;
+    }
+    const char *nm = t->s;
+    bool ok = nm[0] >= 'a' && nm[0] <= 'z';
+    for (const char *p = nm; ok && *p; p++)
+      ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    for (size_t k = 0; ok && k < sizeof reserved_conn_names / sizeof *reserved_conn_names; k++)
+      if (streq(nm, reserved_conn_names[k])) ok = false;
+    if (!ok) {
+      TERR(x, t, "bad connection name '%s': lowercase letters, digits, '_', not a directive", nm);
+      continue;
+    }
+    if (conn_index(x, nm) >= 0) {
+      TERR(x, t, "connection '%s' declared twice", nm);
+      continue;
+    }
+    struct wsc_conn_decl d = {0};
+    d.name = xstrdup(nm);
+    d.loc = loc_of(x, t);
+    XPUSH(x->c->conns, x->c->nconns, d);
+    any = true;
+  }
+  if (!any && x->nerr == nerr0) TERR(x, kw, "conn needs at least one name: conn a b pub ...");
+  if (opt.connect) opt.stomp = true;
+  for (size_t i = 0; i < opt.nsubprotocols; i++)
+    if (wsc_stomp_subprotocol_version(opt.subprotocols[i])) opt.stomp = true;
+  /* every name on the line gets the options */
+  for (size_t k = first; k < x->c->nconns; k++) {
+    struct wsc_conn_decl *d = &x->c->conns[k];
+    for (size_t i = 0; i < opt.nsubprotocols; i++)
+      XPUSH(d->subprotocols, d->nsubprotocols, xstrdup(opt.subprotocols[i]));
+    d->connect = opt.connect ? xstrdup(opt.connect) : NULL;
+    d->stomp = opt.stomp;
+    d->eol = opt.eol;
+    d->binary = opt.binary;
+    if (opt.login) {
+      d->login = xcalloc(1, sizeof *d->login);
+      d->login->s = xstrndup(opt.login->s, opt.login->n);
+      d->login->n = opt.login->n;
+    }
+    if (opt.passcode) {
+      d->passcode = xcalloc(1, sizeof *d->passcode);
+      d->passcode->s = xstrndup(opt.passcode->s, opt.passcode->n);
+      d->passcode->n = opt.passcode->n;
+    }
+    if (opt.host) {
+      d->host = xcalloc(1, sizeof *d->host);
+      d->host->s = xstrndup(opt.host->s, opt.host->n);
+      d->host->n = opt.host->n;
+    }
+  }
+  /* connect=: CONNECT and expect CONNECTED, at this point of the case, per connection;
+   * generated steps do not end the conn lines */
+  bool seen = x->seen_step;
+  for (size_t k = first; opt.connect && x->nerr == nerr0 && k < x->c->nconns; k++) {
+    struct wsc_step s = {.kind = WSC_STEP_STOMP, .loc = loc_of(x, kw)};
+    write_copy(&s.write, &x->pol);
+    struct wsc_stomp_frame_spec *f = &s.stomp;
+    f->command.s = xstrdup("CONNECT");
+    f->command.n = 7;
+    int max = wsc_stomp_version_max(opt.connect, strlen(opt.connect));
+    bool only10 = max == 10;
+    struct {
+      const char *name, *value;
+      bool optional;
+    } hs[] = {{"accept-version", opt.connect, false},
+              {"host", "$stomp_host", false},
+              {"login", "$stomp_login", true},
+              {"passcode", "$stomp_passcode", true},
+              {"heart-beat", heart_beat, false}};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+      if (!hs[i].value) continue;
+      /* a 1.0 client sends neither accept-version nor host */
+      if (only10 && i < 2) continue;
+      struct wsc_stomp_hdr h = {{xstrdup(hs[i].name), strlen(hs[i].name)},
+                                {xstrdup(hs[i].value), strlen(hs[i].value)},
+                                hs[i].optional,
+                                false};
+      XPUSH(f->headers, f->nheaders, h);
+    }
+    x->cur_conn = k;
+    push_step(x, &s);
+    struct wsc_expect e = {
+        .kind = WSC_EXP_STOMP, .loc = loc_of(x, kw), .opcode = -1, .fin = -1, .rsv = -1};
+    e.stomp.as = -1;
+    e.stomp.command.s = xstrdup("CONNECTED");
+    e.stomp.command.n = 9;
+    if (!only10) {
+      const char *vs = max == 12 ? "1.2" : max == 11 ? "1.1" : "1.0";
+      struct wsc_stomp_hmatch hm = {.op = WSC_HMO_EQUALS};
+      hm.name.s = xstrdup("version");
+      hm.name.n = 7;
+      hm.value.s = xstrdup(vs);
+      hm.value.n = 3;
+      XPUSH(e.stomp.headers, e.stomp.nheaders, hm);
+    }
+    push_alt_step(x, kw, &e, false, WSC_GRADE_PASS);
+    x->cur_conn = 0;
+  }
+  x->seen_step = seen;
+  conn_decl_free(&opt);
+  free(heart_beat);
+}
+
+/* A whole-value regex, compiled now so that lint reports a bad one. */
+static void *compile_re(struct pctx *x, const struct stok *t, const struct wsc_text *pat) {
+  if (memchr(pat->s, 0, pat->n)) {
+    TERR(x, t, "a regular expression cannot contain a NUL octet");
+    return NULL;
+  }
+  char *full = xcalloc(pat->n + 8, 1);
+  snprintf(full, pat->n + 8, "^(%s)$", pat->s);
+  regex_t *re = xcalloc(1, sizeof *re);
+  int rc = regcomp(re, full, REG_EXTENDED | REG_NOSUB);
+  free(full);
+  if (rc) {
+    char eb[160];
+    regerror(rc, re, eb, sizeof eb);
+    TERR(x, t, "bad regular expression '%s': %s", pat->s, eb);
+    free(re);
+    return NULL;
+  }
+  return re;
+}
+
+static bool is_stomp_word(const char *s) {
+  if (!(*s >= 'A' && *s <= 'Z')) return false;
+  for (; *s; s++)
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+      return false;
+  return true;
+}
+
+/* expect COMMAND checks... (tokens [2, end) of L; the command is L->t[1]) */
+static void parse_stomp_expect(struct pctx *x, const struct sline *L, size_t end,
+                               struct wsc_expect *e) {
+  struct wsc_stomp_expect *se = &e->stomp;
+  e->kind = WSC_EXP_STOMP;
+  se->as = -1;
+  se->command.s = xstrdup(L->t[1].s);
+  se->command.n = strlen(L->t[1].s);
+  for (size_t i = 2; i < end; i++) {
+    const struct stok *t = &L->t[i];
+    const char *key, *v;
+    size_t kn;
+    uint64_t n;
+    if (kv(t, &key, &kn, &v)) {
+      if (key_is(key, kn, "body")) {
+        if (v[0] == '~') {
+          if (se->body_re.n)
+            TERR(x, t, "duplicate body=~");
+          else if (text_value(x, t, kn + 2, strlen(v + 1), &se->body_re) == 0)
+            se->body_re_c = compile_re(x, t, &se->body_re);
+        } else if (e->match.payload) {
+          TERR(x, t, "duplicate body");
+        } else {
+          payload_arg(x, t, kn + 1, &e->match.payload);
+        }
+      } else if (key_is(key, kn, "raw")) {
+        if (se->raw)
+          TERR(x, t, "duplicate raw");
+        else
+          payload_arg(x, t, kn + 1, &se->raw);
+      } else if (key_is(key, kn, "len")) {
+        if (num_arg(x, t, v, "len", UINT64_MAX, &n) == 0) {
+          e->match.has_len = true;
+          e->match.len = n;
+        }
+      } else if (key_is(key, kn, "as")) {
+        if (streq(v, "text") || streq(v, "binary"))
+          se->as = streq(v, "text") ? 1 : 2;
+        else
+          TERR(x, t, "bad as '%s': text or binary", v);
+      } else {
+        TERR(x, t,
+             "unknown option '%.*s' for expect %s (body=, body=~, raw=, len=, as=, "
+             "timeout=, else=)",
+             (int)kn, key, L->t[1].s);
+      }
+      continue;
+    }
+    struct wsc_stomp_hmatch hm = {0};
+    size_t tl = strlen(t->s);
+    long colon = header_colon(t->s);
+    if (t->s[0] == '!' && tl > 1 && colon < 0) {
+      hm.op = WSC_HMO_ABSENT;
+      if (text_value(x, t, 1, tl - 1, &hm.name)) continue;
+    } else if (colon < 0 && tl > 1 && t->s[tl - 1] == '?') {
+      hm.op = WSC_HMO_PRESENT;
+      if (text_value(x, t, 0, tl - 1, &hm.name)) continue;
+    } else if (colon > 0) {
+      if (text_value(x, t, 0, (size_t)colon, &hm.name)) continue;
+      const char *val = t->s + colon + 1;
+      if (val[0] == '~') {
+        hm.op = WSC_HMO_REGEX;
+        if (text_value(x, t, (size_t)colon + 2, strlen(val + 1), &hm.value) == 0)
+          hm.re = compile_re(x, t, &hm.value);
+      } else {
+        hm.op = WSC_HMO_EQUALS;
+        if (text_value(x, t, (size_t)colon + 1, strlen(val), &hm.value) == 0)
+          check_text_vars(x, t, &hm.value);
+      }
+    } else {
+      TERR(x, t,
+           "expected a header check (NAME:VALUE, NAME:~REGEX, NAME?, !NAME) or an option "
+           "(body=, body=~, raw=, len=, as=), got '%s'",
+           t->s);
+      continue;
+    }
+    XPUSH(se->headers, se->nheaders, hm);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------
  * Dispatch
  */
 
 static const char *const meta_words[] = {"clause", "level", "role", "tags", "requires", "timeout"};
 
+/* Directives that act on one connection (and take its name in front in a case with
+ * several). */
+static bool conn_directive(const char *k) {
+  static const char *const v[] = {"send",   "close", "finish",    "drop",   "shutdown",
+                                  "expect", "stomp", "heartbeat", "capture"};
+  for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+    if (streq(k, v[i])) return true;
+  return is_stomp_word(k) && wsc_stomp_is_command(k, strlen(k));
+}
+
+static void dispatch_step(struct pctx *x, const struct sline *L, struct wsc_alt *in_alt);
+
 static void dispatch(struct pctx *x, const struct sline *L, struct wsc_alt *in_alt) {
+  const struct stok *kw = &L->t[0];
+  int ci = x->in_defaults ? -1 : conn_index(x, kw->s);
+  x->prefixed = false;
+  x->cur_conn = 0;
+  if (ci >= 0) {
+    if (L->n < 2) {
+      TERR(x, kw, "a connection name needs a step after it, e.g. %s SEND destination:/q", kw->s);
+      return;
+    }
+    const char *k = L->t[1].s;
+    bool hs = streq(k, "expect") && L->n > 2 && is_hs_expect_word(L->t[2].s);
+    if (!conn_directive(k) || hs) {
+      TERR(x, &L->t[1], "'%s' does not take a connection name%s", hs ? "expect handshake" : k,
+           hs ? " (it checks the first connection)" : "");
+      return;
+    }
+    struct sline sub = {L->t + 1, L->n - 1};
+    x->cur_conn = (size_t)ci;
+    x->prefixed = true;
+    dispatch_step(x, &sub, in_alt);
+    x->prefixed = false;
+    x->cur_conn = 0;
+    return;
+  }
+  const char *k = kw->s;
+  size_t named = 0;
+  for (size_t i = 0; i < x->c->nconns; i++) named += x->c->conns[i].name != NULL;
+  bool hs = streq(k, "expect") && L->n > 1 && is_hs_expect_word(L->t[1].s);
+  if (named > 1 && conn_directive(k) && !hs) {
+    TERR(x, kw, "this case has several connections: name one first, e.g. '%s %s ...'",
+         x->c->conns[0].name, k);
+    return;
+  }
+  dispatch_step(x, L, in_alt);
+}
+
+static void dispatch_step(struct pctx *x, const struct sline *L, struct wsc_alt *in_alt) {
   const struct stok *kw = &L->t[0];
   const char *k = kw->s;
   struct wsc_case *c = x->c;
@@ -1805,7 +2776,9 @@ static void dispatch(struct pctx *x, const struct sline *L, struct wsc_alt *in_a
                    streq(k, "close") || streq(k, "expect") || streq(k, "handshake") ||
                    streq(k, "write") || streq(k, "sleep") || streq(k, "finish") ||
                    streq(k, "each") || streq(k, "flush") || streq(k, "drop") ||
-                   streq(k, "shutdown") || streq(k, "loop") || streq(k, "either");
+                   streq(k, "shutdown") || streq(k, "loop") || streq(k, "either") ||
+                   streq(k, "conn") || streq(k, "stomp") || streq(k, "heartbeat") ||
+                   streq(k, "capture") || (is_stomp_word(k) && wsc_stomp_is_command(k, strlen(k)));
       if (known)
         TERR(x, kw,
              "'%s' is not allowed before the first case (only clause, level, role, tags, "
@@ -1891,6 +2864,16 @@ static void dispatch(struct pctx *x, const struct sline *L, struct wsc_alt *in_a
     d_noarg_step(x, L, WSC_STEP_SHUTDOWN);
   } else if (streq(k, "expect")) {
     d_expect(x, L, in_alt);
+  } else if (streq(k, "conn")) {
+    d_conn(x, L);
+  } else if (streq(k, "stomp")) {
+    d_stomp(x, L);
+  } else if (streq(k, "heartbeat")) {
+    d_heartbeat(x, L);
+  } else if (streq(k, "capture")) {
+    d_capture(x, L);
+  } else if (is_stomp_word(k) && wsc_stomp_is_command(k, strlen(k))) {
+    d_stomp_frame(x, L, 0);
   } else if (streq(k, "case")) {
     TERR(x, kw, "case must start a line of its own");
   } else {
@@ -1974,6 +2957,7 @@ static void do_either(struct pctx *x, size_t at, size_t end, const size_t *ors, 
   struct srcfile *f = x->f;
   struct wsc_step s = {.kind = WSC_STEP_EXPECT};
   size_t nerr0 = x->nerr;
+  x->alt_conn = -1;
   for (size_t b = 0; b <= nors; b++) {
     size_t head = b == 0 ? at : ors[b - 1];
     size_t stop = b == nors ? end : ors[b];
@@ -1994,7 +2978,9 @@ static void do_either(struct pctx *x, size_t at, size_t end, const size_t *ors, 
     step_free(&s);
     return;
   }
+  x->cur_conn = x->alt_conn >= 0 ? (size_t)x->alt_conn : 0;
   push_step(x, &s);
+  x->cur_conn = 0;
 }
 
 static void interp(struct pctx *x, size_t from, size_t to, struct wsc_alt *in_alt) {
@@ -2220,8 +3206,35 @@ static bool build_case(struct loader *L, struct srcfile *f, size_t from, size_t 
     sline_free(&H);
   }
   interp(&x, from + 1, to, NULL);
+  flush_stomp_pack(&x, c.loc);
   flush_pending(&x, c.loc);
   free(x.pol.splits);
+
+  /* STOMP connections read STOMP frames, not WebSocket messages */
+  for (size_t i = 0; i < x.nwsmsg; i++) {
+    size_t k = x.wsmsg[i].conn;
+    if (k < c.nconns && c.conns[k].stomp)
+      perr(&x, x.wsmsg[i].line, x.wsmsg[i].col,
+           "%s%s%sspeaks STOMP: expect its frames (expect MESSAGE ..., raw= for exact bytes), "
+           "not WebSocket messages",
+           c.conns[k].name ? "connection " : "this connection ",
+           c.conns[k].name ? c.conns[k].name : "", c.conns[k].name ? " " : "");
+  }
+  if (c.nconns > 1 && c.hs.pipeline)
+    perr(&x, ck->line, ck->col, "handshake pipeline needs a case with one connection");
+  for (size_t i = 0; i < c.nconns; i++) {
+    if (c.conns[i].stomp) c.stomp = true;
+    if (c.frame_level && c.conns[i].stomp)
+      perr(&x, x.first_frame_line, x.first_frame_col,
+           "expect frame cannot be used in a case with STOMP connections");
+  }
+  for (size_t i = 0; i < c.nrequires; i++)
+    if (c.requires[i].kind == WSC_REQ_SUBPROTOCOL &&
+        wsc_stomp_subprotocol_version(c.requires[i].value))
+      c.stomp = true;
+  if (c.stomp && !has_str(c.tags, c.ntags, "stomp")) XPUSH(c.tags, c.ntags, xstrdup("stomp"));
+  strv_free(x.caps, x.ncaps);
+  free(x.wsmsg);
 
   if (c.id) {
     if (!c.title) perr(&x, ck->line, ck->col, "case '%s' has no title", c.id);
@@ -2771,6 +3784,12 @@ const char *wsc_expect_kind_name(enum wsc_expect_kind k) {
       return "close";
     case WSC_EXP_NOTHING:
       return "nothing";
+    case WSC_EXP_STOMP:
+      return "stomp";
+    case WSC_EXP_HEARTBEAT:
+      return "heartbeat";
+    case WSC_EXP_NO_FRAME:
+      return "no frame";
   }
   return "?";
 }
@@ -2791,6 +3810,12 @@ const char *wsc_step_kind_name(enum wsc_step_kind k) {
       return "drop";
     case WSC_STEP_SHUTDOWN:
       return "shutdown";
+    case WSC_STEP_STOMP:
+      return "stomp";
+    case WSC_STEP_STOMP_FLUSH:
+      return "stomp flush";
+    case WSC_STEP_CAPTURE:
+      return "capture";
   }
   return "?";
 }

@@ -286,6 +286,46 @@ int wsc_conn_read(wsc_conn *c, uint64_t deadline) {
   }
 }
 
+int wsc_conn_wait_any(wsc_conn *const *cs, size_t n, uint64_t deadline, bool *ready) {
+  struct pollfd pf[64];
+  size_t map[64], k = 0, nready = 0;
+  for (size_t i = 0; i < n; i++) {
+    ready[i] = false;
+    wsc_conn *c = cs[i];
+    if (c->fd < 0 || c->eof || c->reset) continue;
+    /* TLS may hold decrypted bytes the socket no longer shows */
+    if (c->ssl && SSL_pending(c->ssl) > 0) {
+      ready[i] = true;
+      nready++;
+      continue;
+    }
+    if (k < sizeof pf / sizeof pf[0]) {
+      pf[k].fd = c->fd;
+      pf[k].events = POLLIN;
+      pf[k].revents = 0;
+      map[k++] = i;
+    }
+  }
+  if (nready) return (int)nready;
+  if (!k) return WSREF_E_TIMEOUT;
+  uint64_t now = wsc_now_us();
+  if (now >= deadline) return WSREF_E_TIMEOUT;
+  uint64_t left = deadline - now;
+  int ms = left > 3600ull * 1000000 ? 3600 * 1000 : (int)((left + 999) / 1000);
+  int rc;
+  do {
+    rc = poll(pf, (nfds_t)k, ms);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) return WSREF_E_IO;
+  if (rc == 0) return WSREF_E_TIMEOUT;
+  for (size_t j = 0; j < k; j++)
+    if (pf[j].revents) {
+      ready[map[j]] = true;
+      nready++;
+    }
+  return nready ? (int)nready : WSREF_E_TIMEOUT;
+}
+
 int wsc_conn_write(wsc_conn *c, const void *p, size_t n, uint64_t deadline) {
   const uint8_t *b = p;
   size_t off = 0;

@@ -81,6 +81,12 @@ int wsc_conn_write(wsc_conn *c, const void *p, size_t n, uint64_t deadline);
  * set), WSREF_E_TIMEOUT, or WSREF_E_IO. */
 int wsc_conn_read(wsc_conn *c, uint64_t deadline);
 
+/* Wait until one of cs[0..n) has input (or its end) to read, or deadline passes. Connections
+ * that are closed or whose input already ended are skipped. Sets ready[i]. Returns the number
+ * ready (> 0), WSREF_E_TIMEOUT, or WSREF_E_IO. A ready connection's wsc_conn_read() with an
+ * expired deadline then reads without waiting. */
+int wsc_conn_wait_any(wsc_conn *const *cs, size_t n, uint64_t deadline, bool *ready);
+
 /* Half-close: FIN (TLS: close_notify first). Reading continues. */
 int wsc_conn_shutdown_write(wsc_conn *c);
 /* Close and free everything (logs a note when the harness closes a live connection). */

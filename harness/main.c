@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "app/echo.h"
+#include "app/stomp_broker.h"
 #include "base/error.h"
 #include "case.h"
 #include "caseparse.h"
@@ -35,6 +36,7 @@
 #include "report.h"
 #include "result.h"
 #include "runner.h"
+#include "session/stomp_server.h"
 
 #define WSC_VERSION "0.1.0"
 
@@ -70,11 +72,15 @@ static const char usage_run[] =
     "usage: wsconform run [OPTIONS] [URL]\n"
     "\n"
     "Runs the selected cases against URL (ws://host[:port]/path or wss://...). Without a URL,\n"
-    "starts the embedded reference server on a free loopback port and runs against it.\n"
+    "starts the embedded reference server on a free loopback port and runs the WebSocket cases\n"
+    "against its /echo and the STOMP cases against its /stomp broker.\n"
     "\n"
     "selection:\n"
     "  -c, --cases GLOB        run cases whose id or alias matches (repeatable; 'all' = every\n"
-    "                          case, perf included; default: every case not tagged perf)\n"
+    "                          case, perf and STOMP included; default: the WebSocket cases not\n"
+    "                          tagged perf, plus the STOMP cases when there is a STOMP target:\n"
+    "                          no URL, or --stomp-url)\n"
+    "      --stomp             the STOMP corpus only (cases/stomp/), against URL\n"
     "  -x, --exclude GLOB      skip cases whose id or alias matches (repeatable)\n"
     "      --case FILE         load cases from FILE (repeatable) instead of the cases folder\n"
     "      --cases-dir DIR     the cases folder (default: $WSC_CASES, else found next to the\n"
@@ -84,6 +90,11 @@ static const char usage_run[] =
     "  -t, --timeout DURATION  per-case deadline, e.g. 5s, 500ms (default 5s)\n"
     "      --strict            NON-STRICT verdicts count as failures\n"
     "connection:\n"
+    "      --stomp-url URL     run the STOMP cases against URL (the WebSocket ones against\n"
+    "                          the run's URL)\n"
+    "      --stomp-login NAME, --stomp-passcode SECRET, --stomp-host VHOST\n"
+    "                          CONNECT login, passcode and host of STOMP cases (host default:\n"
+    "                          the target's host name; RabbitMQ wants --stomp-host /)\n"
     "      --origin VALUE      Origin header of the default request\n"
     "      --subprotocol NAME  offer this subprotocol in the default request\n"
     "  -H, --header 'N: V'     add a header to the default request (repeatable)\n"
@@ -100,9 +111,10 @@ static const char usage_run[] =
     "  -q, --quiet             no progress output\n";
 
 static const char usage_list[] =
-    "usage: wsconform list [-c GLOB]... [-x GLOB]... [--case FILE]... [--cases-dir DIR]\n"
+    "usage: wsconform list [-c GLOB]... [-x GLOB]... [--stomp] [--case FILE]... [--cases-dir DIR]\n"
     "\n"
-    "Prints the selected cases, one per line: id, alias, level, clause, title.\n";
+    "Prints the selected cases, one per line: id, alias, level, clause, title (--stomp: the\n"
+    "STOMP cases only).\n";
 
 static const char usage_lint[] =
     "usage: wsconform lint [--cases-dir DIR] [FILES or DIRS...]\n"
@@ -123,6 +135,7 @@ static const char usage_replay[] =
     "recorded in RESULT.json (the embedded server is started again if the run used it), then\n"
     "prints the verdict, the reason and the wire log.\n"
     "  --url URL            run against URL instead\n"
+    "  --stomp-url URL, --stomp-login, --stomp-passcode, --stomp-host  as for run\n"
     "  --case FILE, --cases-dir DIR, -t/--timeout, --insecure, --cacert  as for run\n";
 
 /* ------------------------------------------------------------------------------------------
@@ -227,15 +240,27 @@ static int load_suite(const strv *files, const char *cases_dir_opt, struct wsc_s
   return 0;
 }
 
+/* Which cases a run covers. The patterns of -c decide when given (a STOMP case matched by
+ * -c 'stomp.*' runs against a plain URL: that URL is then the broker); without them the
+ * default corpus is the WebSocket cases, plus the STOMP ones when the run has a STOMP
+ * target. --stomp keeps the STOMP cases only, with or without patterns. */
+enum { CORPUS_WS = 1, CORPUS_STOMP = 2 };
+
 static const struct wsc_case **select_cases(const struct wsc_suite *s, const strv *inc,
-                                            const strv *exc, size_t *n) {
+                                            const strv *exc, unsigned corpus, bool stomp_only,
+                                            size_t *n) {
   const struct wsc_case **v = calloc(s->ncases + 1, sizeof *v);
   *n = 0;
   if (!v) return NULL;
-  for (size_t i = 0; i < s->ncases; i++)
-    if (wsc_case_selected(&s->cases[i], (const char *const *)inc->v, inc->n,
-                          (const char *const *)exc->v, exc->n))
-      v[(*n)++] = &s->cases[i];
+  for (size_t i = 0; i < s->ncases; i++) {
+    const struct wsc_case *c = &s->cases[i];
+    if (!wsc_case_selected(c, (const char *const *)inc->v, inc->n, (const char *const *)exc->v,
+                           exc->n))
+      continue;
+    if (stomp_only && !c->stomp) continue;
+    if (!inc->n && !(corpus & (c->stomp ? CORPUS_STOMP : CORPUS_WS))) continue;
+    v[(*n)++] = c;
+  }
   return v;
 }
 
@@ -245,10 +270,12 @@ static const struct wsc_case **select_cases(const struct wsc_suite *s, const str
 
 typedef struct embedded {
   wsref_registry *reg;
+  wsref_stomp_broker *broker;
   wsref_server *srv;
   pthread_t th;
   bool running;
   char url[160];
+  char stomp_url[160];
 } embedded;
 
 static void *embedded_main(void *arg) {
@@ -259,7 +286,12 @@ static void *embedded_main(void *arg) {
 static int embedded_start(embedded *e, char *err, size_t err_len) {
   memset(e, 0, sizeof *e);
   e->reg = wsref_registry_new();
-  if (!e->reg || wsref_echo_register(e->reg) != 0) {
+  /* the reference broker, strict STOMP, as wsref-server serves it */
+  wsref_stomp_broker_options bo;
+  wsref_stomp_broker_options_default(&bo, WSREF_STOMP_PROFILE_SPEC);
+  e->broker = wsref_stomp_broker_new(&bo);
+  if (!e->reg || !e->broker || wsref_echo_register(e->reg) != 0 ||
+      !wsref_stomp_broker_register(e->broker, e->reg, "/stomp")) {
     snprintf(err, err_len, "cannot set up the embedded server's handlers");
     return WSREF_E_NOMEM;
   }
@@ -268,6 +300,8 @@ static int embedded_start(embedded *e, char *err, size_t err_len) {
   o.host = "127.0.0.1";
   o.port = 0;
   o.quiet = true;
+  o.handler_deadline = wsref_stomp_session_deadline;
+  o.handler_tick = wsref_stomp_session_tick;
   e->srv = wsref_server_new(e->reg, &o, err, err_len);
   if (!e->srv) return WSREF_E_IO;
   int rc = wsref_server_bind(e->srv, err, err_len);
@@ -278,6 +312,7 @@ static int embedded_start(embedded *e, char *err, size_t err_len) {
   }
   e->running = true;
   snprintf(e->url, sizeof e->url, "%s/echo", wsref_server_url(e->srv));
+  snprintf(e->stomp_url, sizeof e->stomp_url, "%s/stomp", wsref_server_url(e->srv));
   return 0;
 }
 
@@ -286,7 +321,9 @@ static void embedded_stop(embedded *e) {
     wsref_server_stop(e->srv);
     pthread_join(e->th, NULL);
   }
+  /* the server frees the sessions the broker serves: it goes first */
   if (e->srv) wsref_server_free(e->srv);
+  if (e->broker) wsref_stomp_broker_free(e->broker);
   if (e->reg) wsref_registry_free(e->reg);
   memset(e, 0, sizeof *e);
 }
@@ -393,6 +430,11 @@ enum {
   OPT_CASES_DIR,
   OPT_URL,
   OPT_HELP,
+  OPT_STOMP,
+  OPT_STOMP_URL,
+  OPT_STOMP_LOGIN,
+  OPT_STOMP_PASSCODE,
+  OPT_STOMP_HOST,
 };
 
 static const struct option run_opts[] = {
@@ -415,6 +457,11 @@ static const struct option run_opts[] = {
     {"case", required_argument, 0, OPT_CASE},
     {"cases-dir", required_argument, 0, OPT_CASES_DIR},
     {"url", required_argument, 0, OPT_URL},
+    {"stomp", no_argument, 0, OPT_STOMP},
+    {"stomp-url", required_argument, 0, OPT_STOMP_URL},
+    {"stomp-login", required_argument, 0, OPT_STOMP_LOGIN},
+    {"stomp-passcode", required_argument, 0, OPT_STOMP_PASSCODE},
+    {"stomp-host", required_argument, 0, OPT_STOMP_HOST},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
@@ -424,9 +471,10 @@ typedef struct cli {
   strv inc, exc, files, headers;
   unsigned jobs;
   uint64_t timeout_us;
-  bool strict, insecure, quiet;
+  bool strict, insecure, quiet, stomp;
   const char *out, *format, *baseline, *cacert, *sni, *origin, *subprotocol, *proxy, *agent;
   const char *cases_dir, *url;
+  const char *stomp_url, *stomp_login, *stomp_passcode, *stomp_host;
 } cli;
 
 /* Parses the options shared by run, list and replay. Returns -1 to continue, else an exit
@@ -504,6 +552,21 @@ static int parse_common(int argc, char **argv, const char *cmd, const char *help
       case OPT_URL:
         o->url = optarg;
         break;
+      case OPT_STOMP:
+        o->stomp = true;
+        break;
+      case OPT_STOMP_URL:
+        o->stomp_url = optarg;
+        break;
+      case OPT_STOMP_LOGIN:
+        o->stomp_login = optarg;
+        break;
+      case OPT_STOMP_PASSCODE:
+        o->stomp_passcode = optarg;
+        break;
+      case OPT_STOMP_HOST:
+        o->stomp_host = optarg;
+        break;
       case 'q':
         o->quiet = true;
         break;
@@ -539,6 +602,10 @@ static void fill_runner_opts(const cli *o, wsc_runner_options *ro, progress *pg)
   ro->nheaders = o->headers.n;
   if (o->timeout_us) ro->timeout_us = o->timeout_us;
   ro->jobs = o->jobs;
+  ro->stomp_url = o->stomp_url;
+  ro->stomp_login = o->stomp_login;
+  ro->stomp_passcode = o->stomp_passcode;
+  ro->stomp_host = o->stomp_host;
   if (pg) {
     ro->progress = on_progress;
     ro->progress_ud = pg;
@@ -576,10 +643,12 @@ static int cmd_run(int argc, char **argv) {
     return st;
   }
   char err[512];
-  if (url) {
+  const char *check[2] = {url, o.stomp_url};
+  for (int k = 0; k < 2; k++) {
+    if (!check[k]) continue;
     wsc_url u;
-    if (wsc_url_parse(url, &u, err, sizeof err)) {
-      fprintf(stderr, "wsconform run: %s\n", err);
+    if (wsc_url_parse(check[k], &u, err, sizeof err)) {
+      fprintf(stderr, "wsconform run: %s%s\n", k ? "--stomp-url: " : "", err);
       cli_free(&o);
       return EXIT_USAGE;
     }
@@ -603,7 +672,17 @@ static int cmd_run(int argc, char **argv) {
     return st;
   }
   size_t nsel = 0;
-  const struct wsc_case **sel = select_cases(&suite, &o.inc, &o.exc, &nsel);
+  unsigned corpus = CORPUS_WS | (!url || o.stomp_url || o.stomp ? CORPUS_STOMP : 0);
+  const struct wsc_case **sel = select_cases(&suite, &o.inc, &o.exc, corpus, o.stomp, &nsel);
+  if (!(corpus & CORPUS_STOMP) && !o.inc.n && !o.quiet) {
+    size_t left = 0;
+    for (size_t i = 0; i < suite.ncases; i++) left += suite.cases[i].stomp;
+    if (left)
+      fprintf(stderr,
+              "wsconform run: %zu STOMP cases not run against a WebSocket URL (--stomp or "
+              "-c 'stomp.*' runs them there, --stomp-url elsewhere)\n",
+              left);
+  }
   if (!nsel) {
     fprintf(stderr, "wsconform run: no case selected\n");
     free(sel);
@@ -628,10 +707,21 @@ static int cmd_run(int argc, char **argv) {
     url = emb.url;
   }
 
+  /* the run's id is also $run in STOMP cases: destinations unique to the run */
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  struct tm tm;
+  gmtime_r(&wall.tv_sec, &tm);
+  char id[64];
+  snprintf(id, sizeof id, "%04d%02d%02d-%02d%02d%02d-%d", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
+
   progress pg = {isatty(2) && !to_stdout, o.quiet, o.strict, 0, 0};
   wsc_runner_options ro;
   fill_runner_opts(&o, &ro, &pg);
   ro.url = url;
+  ro.run_id = id;
+  if (emb.running && !o.stomp_url) ro.stomp_url = emb.stomp_url;
   int rc;
   wsc_runner *rn = wsc_runner_new(&ro, &rc, err, sizeof err);
   if (!rn) {
@@ -647,16 +737,10 @@ static int cmd_run(int argc, char **argv) {
 
   wsc_run run;
   memset(&run, 0, sizeof run);
-  struct timespec wall;
-  clock_gettime(CLOCK_REALTIME, &wall);
-  struct tm tm;
-  gmtime_r(&wall.tv_sec, &tm);
-  char id[64];
-  snprintf(id, sizeof id, "%04d%02d%02d-%02d%02d%02d-%d", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
   run.tool_version = strdup(WSC_VERSION);
   run.run_id = strdup(id);
   run.target = strdup(url);
+  run.stomp_target = wsc_strdup(ro.stomp_url);
   run.embedded = emb.running;
   run.started = iso_now();
   run.jobs =
@@ -776,7 +860,8 @@ static int cmd_list(int argc, char **argv) {
     return st;
   }
   size_t n = 0;
-  const struct wsc_case **sel = select_cases(&suite, &o.inc, &o.exc, &n);
+  const struct wsc_case **sel =
+      select_cases(&suite, &o.inc, &o.exc, CORPUS_WS | CORPUS_STOMP, o.stomp, &n);
   for (size_t i = 0; i < n; i++) {
     const struct wsc_case *c = sel[i];
     printf("%-40s %-10s %-6s %-28s %s\n", c->id, c->alias ? c->alias : "-",
@@ -858,11 +943,13 @@ static void print_wirelog(const wsc_result *r) {
   wsref_buf b = WSREF_BUF_INIT;
   for (size_t i = 0; i < r->wire.n; i++) {
     const wsc_wire_chunk *c = &r->wire.chunks[i];
+    char who[80] = "";
+    if (c->conn) snprintf(who, sizeof who, "[%s] ", c->conn);
     if (c->dir == WSC_WIRE_NOTE) {
-      printf("%10.3f ms  -- %s\n", (double)c->t_us / 1000.0, c->note);
+      printf("%10.3f ms  -- %s%s\n", (double)c->t_us / 1000.0, who, c->note);
       continue;
     }
-    printf("%10.3f ms  %s %zu octets @%llu\n", (double)c->t_us / 1000.0,
+    printf("%10.3f ms  %s%s %zu octets @%llu\n", (double)c->t_us / 1000.0, who,
            c->dir == WSC_WIRE_TX ? ">> sent" : "<< received", c->len,
            (unsigned long long)c->offset);
     wsref_buf_reset(&b);
@@ -935,6 +1022,12 @@ static int cmd_replay(int argc, char **argv) {
   wsc_runner_options ro;
   fill_runner_opts(&o, &ro, NULL);
   ro.url = url;
+  if (!o.stomp_url) ro.stomp_url = emb.running ? emb.stomp_url : (o.url ? NULL : rec.stomp_target);
+  /* fresh destinations: a broker may still hold what the recorded run left in its queues */
+  char replay_id[96];
+  snprintf(replay_id, sizeof replay_id, "%s-replay%d", rec.run_id ? rec.run_id : "run",
+           (int)getpid());
+  ro.run_id = replay_id;
   /* the connection options the run used, unless overridden here */
   if (!o.origin) ro.origin = rec.origin;
   if (!o.subprotocol) ro.subprotocol = rec.subprotocol;
@@ -960,12 +1053,13 @@ static int cmd_replay(int argc, char **argv) {
     wsc_result res;
     wsc_runner_run_case(rn, c, &res);
     printf("case %s%s%s%s against %s\n", res.id, res.alias ? " [" : "", res.alias ? res.alias : "",
-           res.alias ? "]" : "", url);
+           res.alias ? "]" : "", c->stomp && ro.stomp_url ? ro.stomp_url : url);
     if (old)
       printf("recorded: %s: %s\n", wsc_verdict_name(old->verdict), old->reason ? old->reason : "");
     printf("now:      %s: %s\n", wsc_verdict_name(res.verdict), res.reason ? res.reason : "");
     for (size_t i = 0; i < res.nfindings; i++)
-      printf("finding:  %s %s: %s\n", res.findings[i].clause, res.findings[i].rule,
+      printf("finding:  %s %s: %s%s%s\n", res.findings[i].clause, res.findings[i].rule,
+             res.findings[i].conn ? res.findings[i].conn : "", res.findings[i].conn ? ": " : "",
              res.findings[i].message);
     printf("\n");
     print_wirelog(&res);

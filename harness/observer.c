@@ -31,7 +31,8 @@ void wsc_observer_set_base(wsc_observer *o, uint64_t rx_base) {
 
 static void finding(wsc_observer *o, const char *rule, const char *clause, uint64_t t_us,
                     uint64_t off, const char *msg) {
-  if (wsc_result_add_finding(o->res, rule, clause, t_us, off, "%s", msg)) o->err = WSREF_E_NOMEM;
+  if (wsc_result_add_finding_conn(o->res, o->opt.conn, rule, clause, t_us, off, "%s", msg))
+    o->err = WSREF_E_NOMEM;
 }
 
 static void acc_reset(wsc_obs_acc *a) {

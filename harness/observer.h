@@ -51,6 +51,8 @@ typedef struct wsc_observer_options {
                           default 0 */
   bool frame_level;    /* data frames are events one by one; default false */
   uint64_t max_kept;   /* payload octets kept per event; 0 = WSC_OBSERVER_MAX_KEPT_DEFAULT */
+  const char *conn;    /* findings name this connection (multi-connection cases); NULL: none.
+                          Must outlive the observer. */
 } wsc_observer_options;
 
 /* An event being assembled: its payload grows up to max_kept, the hash covers all of it. */

@@ -16,14 +16,14 @@
 #define WSC_PAYLOAD_DEFAULT_MAX (1ull << 30)
 
 enum seg_kind { SEG_BYTES, SEG_REPEAT, SEG_FILE, SEG_VAR };
-enum seg_var { VAR_HOST, VAR_TARGET, VAR_KEY, VAR_ORIGIN };
+enum seg_var { VAR_HOST, VAR_TARGET, VAR_KEY, VAR_ORIGIN, VAR_RUN, VAR_CASE, VAR_NAMED };
 
 struct seg {
   enum seg_kind kind;
   uint8_t *bytes; /* BYTES: the bytes; REPEAT: the pattern */
   size_t nbytes;
   uint64_t len; /* REPEAT: total length; FILE: size when parsed */
-  char *path;   /* FILE */
+  char *path;   /* FILE; VAR_NAMED: the name */
   enum seg_var var;
 };
 
@@ -33,7 +33,8 @@ struct wsc_payload {
   char *src;
 };
 
-static const char *const var_names[] = {"host", "target", "key", "origin"};
+static const char *const var_names[] = {"host", "target", "key", "origin", "run", "case"};
+#define NBUILTIN_VARS 6
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -462,10 +463,19 @@ static int parse_term(struct pp *p, struct wsc_payload *out, uint64_t *total) {
     return push_seg(out, &sg);
   }
   if (wl > 1 && s[at] == '$') {
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < NBUILTIN_VARS; v++) {
       if (strlen(var_names[v]) == wl - 1 && memcmp(s + at + 1, var_names[v], wl - 1) == 0) {
         p->pos = w;
         struct seg sg = {.kind = SEG_VAR, .var = (enum seg_var)v};
+        return push_seg(out, &sg);
+      }
+    }
+    for (size_t v = 0; p->opts && v < p->opts->nnames; v++) {
+      const char *nm = p->opts->names[v];
+      if (strlen(nm) == wl - 1 && memcmp(s + at + 1, nm, wl - 1) == 0) {
+        p->pos = w;
+        struct seg sg = {.kind = SEG_VAR, .var = VAR_NAMED, .path = strndup(nm, wl - 1)};
+        if (!sg.path) return WSREF_E_NOMEM;
         return push_seg(out, &sg);
       }
     }
@@ -627,6 +637,12 @@ static const char *var_value(const struct seg *s, const struct wsc_payload_env *
       return env->key;
     case VAR_ORIGIN:
       return env->origin;
+    case VAR_RUN:
+      return env->run;
+    case VAR_CASE:
+      return env->case_id;
+    case VAR_NAMED:
+      return env->lookup ? env->lookup(env->lookup_ud, s->path) : NULL;
   }
   return NULL;
 }

@@ -10,6 +10,8 @@
  *   file("name")            the bytes of a file under the data directory (cases/data/)
  *   $host $target $key $origin
  *                           runtime values the runner supplies (raw handshakes)
+ *   $run $case              the run's id and the case's id (names unique to a run)
+ *   $name                   a value the case captured earlier (parse opts list the names)
  *   A + B                   concatenation
  * SIZE is a decimal or 0x number with an optional KiB/MiB/GiB suffix.
  *
@@ -31,15 +33,24 @@ struct wsc_payload; /* opaque */
 /* Runtime values for $variables; a NULL field when the payload uses it is an error
  * (WSREF_E_INVALID_ARG). */
 struct wsc_payload_env {
-  const char *host;   /* Host header value: "example.com:8080" */
-  const char *target; /* request target: "/chat?x=1" */
-  const char *key;    /* the Sec-WebSocket-Key the runner generated */
-  const char *origin; /* the --origin value */
+  const char *host;    /* Host header value: "example.com:8080" */
+  const char *target;  /* request target: "/chat?x=1" */
+  const char *key;     /* the Sec-WebSocket-Key the runner generated */
+  const char *origin;  /* the --origin value */
+  const char *run;     /* $run: the run's id (unique names on targets that keep state) */
+  const char *case_id; /* $case: the case's id */
+  /* Any other $name (values a case captured): returns the value or NULL. May be NULL. */
+  const char *(*lookup)(void *ud, const char *name);
+  void *lookup_ud;
 };
 
 struct wsc_payload_parse_opts {
   const char *data_dir; /* directory file() names are relative to; NULL: file() is an error */
   uint64_t max_len;     /* largest total length; 0 = 1 GiB */
+  /* Names allowed as $name besides the built-in ones (the case parser passes the names
+   * captured earlier in the case); their values come from env->lookup. */
+  const char *const *names;
+  size_t nnames;
 };
 
 /* Where and why parsing failed: offset is the byte offset in src of the offending input. */

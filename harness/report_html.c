@@ -250,7 +250,16 @@ static void case_detail(wsc_out *o, const wsc_result *r) {
       const wsc_event *e = &r->observed[i];
       wsc_out_str(o, "<tr><td>");
       ms(o, e->t_us);
-      wsc_out_printf(o, "</td><td>%s", wsc_event_type_name(e->type));
+      wsc_out_str(o, "</td><td>");
+      if (e->conn) {
+        wsc_out_xml(o, e->conn);
+        wsc_out_str(o, ": ");
+      }
+      wsc_out_printf(o, "%s", wsc_event_type_name(e->type));
+      if (e->type == WSC_EV_STOMP && e->detail) {
+        wsc_out_str(o, " ");
+        wsc_out_xml(o, e->detail);
+      }
       if (e->type == WSC_EV_CLOSE || e->type == WSC_EV_HTTP) {
         char c[16];
         code_str(c, sizeof c, e->code);
@@ -261,7 +270,7 @@ static void case_detail(wsc_out *o, const wsc_result *r) {
       if (e->frames > 1) wsc_out_printf(o, " (%u frames)", e->frames);
       wsc_out_printf(o, "</td><td>%llu</td><td>", (unsigned long long)e->len);
       preview(o, e->data, e->data_len, e->len);
-      if (e->detail) {
+      if (e->detail && e->type != WSC_EV_STOMP) {
         wsc_out_str(o, e->data_len ? " " : "");
         wsc_out_xml(o, e->detail);
       }
@@ -279,6 +288,10 @@ static void case_detail(wsc_out *o, const wsc_result *r) {
       wsc_out_str(o, "</b> <code>");
       wsc_out_xml(o, f->rule);
       wsc_out_str(o, "</code>: ");
+      if (f->conn) {
+        wsc_out_xml(o, f->conn);
+        wsc_out_str(o, ": ");
+      }
       wsc_out_xml(o, f->message);
       wsc_out_printf(o, " (rx octet %llu, t=", (unsigned long long)f->rx_offset);
       ms(o, f->t_us);
@@ -344,6 +357,11 @@ static void case_detail(wsc_out *o, const wsc_result *r) {
         wsc_out_str(o, "<span class=\"note\">");
         ms(o, ch->t_us);
         wsc_out_str(o, " ms  -- ");
+        if (ch->conn) {
+          wsc_out_str(o, "[");
+          wsc_out_xml(o, ch->conn);
+          wsc_out_str(o, "] ");
+        }
         wsc_out_xml(o, ch->note);
         wsc_out_str(o, "</span>\n");
         continue;
@@ -351,7 +369,13 @@ static void case_detail(wsc_out *o, const wsc_result *r) {
       const char *dn = wsc_wire_dir_name(ch->dir);
       wsc_out_printf(o, "<span class=\"%s\">", dn);
       ms(o, ch->t_us);
-      wsc_out_printf(o, " ms  %s %zu octets @%llu\n", ch->dir == WSC_WIRE_TX ? ">>" : "<<", ch->len,
+      wsc_out_str(o, " ms  ");
+      if (ch->conn) {
+        wsc_out_str(o, "[");
+        wsc_out_xml(o, ch->conn);
+        wsc_out_str(o, "] ");
+      }
+      wsc_out_printf(o, "%s %zu octets @%llu\n", ch->dir == WSC_WIRE_TX ? ">>" : "<<", ch->len,
                      (unsigned long long)ch->offset);
       size_t cap =
           r->verdict == WSC_PASS || r->verdict == WSC_INFO ? HTML_WIRE_MAX_PASS : HTML_WIRE_MAX;
@@ -381,6 +405,7 @@ int wsc_report_html(const wsc_run *run, wsref_buf *b) {
                  css);
   wsc_out_str(&o, "<table class=\"meta\">");
   meta_row(&o, "target", run->target);
+  if (run->stomp_target) meta_row(&o, "STOMP target", run->stomp_target);
   if (run->embedded) meta_row(&o, "server", "embedded reference server");
   meta_row(&o, "agent", run->agent);
   meta_row(&o, "run", run->run_id);

@@ -49,6 +49,8 @@ static void event(wsc_jw *w, const wsc_event *e) {
     wsc_jw_null(w);
   kcode(w, "code", e->code);
   wsc_jw_kstr(w, "detail", e->detail);
+  /* only in multi-connection cases: single-connection reports are unchanged */
+  if (e->conn) wsc_jw_kstr(w, "conn", e->conn);
   wsc_jw_obj_end(w);
 }
 
@@ -97,6 +99,7 @@ static void result(wsc_jw *w, const wsc_result *r) {
     wsc_jw_kstr(w, "message", f->message);
     wsc_jw_kuint(w, "t_us", f->t_us);
     wsc_jw_kuint(w, "rx_offset", f->rx_offset);
+    if (f->conn) wsc_jw_kstr(w, "conn", f->conn);
     wsc_jw_obj_end(w);
   }
   wsc_jw_arr_end(w);
@@ -152,6 +155,7 @@ static void result(wsc_jw *w, const wsc_result *r) {
     wsc_jw_obj_begin(w);
     wsc_jw_kstr(w, "dir", wsc_wire_dir_name(ch->dir));
     wsc_jw_kuint(w, "t_us", ch->t_us);
+    if (ch->conn) wsc_jw_kstr(w, "conn", ch->conn);
     if (ch->dir == WSC_WIRE_NOTE) {
       wsc_jw_kstr(w, "note", ch->note);
     } else {
@@ -182,6 +186,7 @@ int wsc_report_json(const wsc_run *run, wsref_buf *out) {
   wsc_jw_obj_begin(&w);
   wsc_jw_kstr(&w, "id", run->run_id);
   wsc_jw_kstr(&w, "target", run->target);
+  if (run->stomp_target) wsc_jw_kstr(&w, "stomp_target", run->stomp_target);
   wsc_jw_kbool(&w, "embedded", run->embedded);
   wsc_jw_kstr(&w, "agent", run->agent);
   wsc_jw_kstr(&w, "started", run->started);
@@ -350,15 +355,17 @@ static void load_case(ld *l, const wsc_json *c, wsc_result *r) {
     gsha(l, e, "sha256", ev.sha256, &ev.has_sha256);
     ev.code = gcode(e, "code");
     ev.detail = gstr(e, "detail");
+    ev.conn = gstr(e, "conn");
     if (wsc_result_add_event(r, &ev)) lfail(l, "out of memory");
     wsc_event_free(&ev);
   }
 
   const wsc_json *fi = wsc_json_get(c, "findings");
   for (const wsc_json *f = fi && fi->type == WSC_JSON_ARRAY ? fi->child : NULL; f; f = f->next) {
-    if (wsc_result_add_finding(r, wsc_json_get_str(f, "rule", ""),
-                               wsc_json_get_str(f, "clause", ""), guint(f, "t_us"),
-                               guint(f, "rx_offset"), "%s", wsc_json_get_str(f, "message", "")))
+    if (wsc_result_add_finding_conn(
+            r, wsc_json_get_str(f, "conn", NULL), wsc_json_get_str(f, "rule", ""),
+            wsc_json_get_str(f, "clause", ""), guint(f, "t_us"), guint(f, "rx_offset"), "%s",
+            wsc_json_get_str(f, "message", "")))
       lfail(l, "out of memory");
   }
 
@@ -415,6 +422,7 @@ static void load_case(ld *l, const wsc_json *c, wsc_result *r) {
                 : strcmp(d, "rx") == 0 ? WSC_WIRE_RX
                                        : WSC_WIRE_NOTE;
       ch->t_us = guint(e, "t_us");
+      ch->conn = gstr(e, "conn");
       if (ch->dir == WSC_WIRE_NOTE) {
         ch->note = gstr(e, "note");
         if (!ch->note) ch->note = strdup("");
@@ -447,6 +455,7 @@ int wsc_report_load_json(const char *text, size_t n, wsc_run *run, char *err, si
   const wsc_json *ru = wsc_json_get(root, "run");
   run->run_id = gstr(ru, "id");
   run->target = gstr(ru, "target");
+  run->stomp_target = gstr(ru, "stomp_target");
   run->embedded = wsc_json_get_bool(ru, "embedded", false);
   run->agent = gstr(ru, "agent");
   run->started = gstr(ru, "started");

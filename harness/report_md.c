@@ -75,6 +75,11 @@ int wsc_report_md(const wsc_run *run, wsref_buf *b) {
   wsc_out_str(&o, "- target: `");
   cell(&o, run->target);
   wsc_out_str(&o, run->embedded ? "` (embedded reference server)\n" : "`\n");
+  if (run->stomp_target) {
+    wsc_out_str(&o, "- STOMP target: `");
+    cell(&o, run->stomp_target);
+    wsc_out_str(&o, "`\n");
+  }
   if (run->agent) {
     wsc_out_str(&o, "- agent: ");
     cell(&o, run->agent);

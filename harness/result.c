@@ -64,8 +64,8 @@ const char *wsc_tcp_end_name(enum wsc_tcp_end e) {
 }
 
 static const char *const event_names[WSC_EV_TYPE_COUNT] = {
-    "text",    "binary",    "ping",    "pong", "close", "frame",
-    "tcp-fin", "tcp-reset", "timeout", "http", "error",
+    "text",      "binary",  "ping", "pong",  "close", "frame",     "tcp-fin",
+    "tcp-reset", "timeout", "http", "error", "stomp", "heartbeat",
 };
 
 const char *wsc_event_type_name(enum wsc_event_type t) {
@@ -266,6 +266,8 @@ void wsc_wirelog_trim(wsc_wirelog *w, size_t max) {
       empty = c->data_len == 0 && c->len > 0;
     }
     if (empty) {
+      free(c->conn);
+      c->conn = NULL;
       if (!run_n) run_t = c->t_us;
       run_n++;
       run_io[c->dir]++;
@@ -304,10 +306,44 @@ void wsc_result_trim_events(wsc_result *r, size_t max) {
   }
 }
 
+int wsc_wirelog_merge(wsc_wirelog *dst, wsc_wirelog *src, const char *conn) {
+  wsc_wirelog_finish(src);
+  size_t n = dst->n + src->n;
+  wsc_wire_chunk *v = malloc((n ? n : 1) * sizeof *v);
+  if (!v) {
+    wsc_wirelog_free(src);
+    return WSREF_E_NOMEM;
+  }
+  size_t i = 0, j = 0, k = 0;
+  /* by time; on equal times what dst already had comes first */
+  while (i < dst->n || j < src->n) {
+    if (j >= src->n || (i < dst->n && dst->chunks[i].t_us <= src->chunks[j].t_us)) {
+      v[k++] = dst->chunks[i++];
+    } else {
+      v[k] = src->chunks[j++];
+      v[k].conn = conn ? strdup(conn) : NULL;
+      k++;
+    }
+  }
+  free(dst->chunks);
+  dst->chunks = v;
+  dst->n = dst->cap = n;
+  for (int d = 0; d < 2; d++) {
+    dst->total[d] += src->total[d];
+    dst->stored[d] += src->stored[d];
+  }
+  free(src->chunks);
+  src->chunks = NULL;
+  src->n = src->cap = 0;
+  wsc_wirelog_free(src);
+  return 0;
+}
+
 void wsc_wirelog_free(wsc_wirelog *w) {
   for (size_t i = 0; i < w->n; i++) {
     free(w->chunks[i].data);
     free(w->chunks[i].note);
+    free(w->chunks[i].conn);
   }
   free(w->chunks);
   for (int d = 0; d < 2; d++)
@@ -329,6 +365,11 @@ int wsc_result_add_event(wsc_result *r, const wsc_event *ev) {
   *e = *ev;
   e->data = NULL;
   e->detail = NULL;
+  e->conn = NULL;
+  if (ev->conn) {
+    e->conn = strdup(ev->conn);
+    if (!e->conn) return WSREF_E_NOMEM;
+  }
   if (ev->data_len) {
     e->data = (uint8_t *)wsc_memdup(ev->data, ev->data_len);
     if (!e->data) return WSREF_E_NOMEM;
@@ -344,17 +385,21 @@ int wsc_result_add_event(wsc_result *r, const wsc_event *ev) {
   return 0;
 }
 
-int wsc_result_add_finding(wsc_result *r, const char *rule, const char *clause, uint64_t t_us,
-                           uint64_t rx_offset, const char *fmt, ...) {
+static int add_finding(wsc_result *r, const char *conn, const char *rule, const char *clause,
+                       uint64_t t_us, uint64_t rx_offset, const char *fmt, va_list ap) {
   wsc_finding *f = realloc(r->findings, (r->nfindings + 1) * sizeof *f);
   if (!f) return WSREF_E_NOMEM;
   r->findings = f;
   f += r->nfindings;
   memset(f, 0, sizeof *f);
-  va_list ap;
-  va_start(ap, fmt);
   f->message = vformat(fmt, ap);
-  va_end(ap);
+  if (conn) {
+    f->conn = strdup(conn);
+    if (!f->conn) {
+      free(f->message);
+      return WSREF_E_NOMEM;
+    }
+  }
   f->rule = wsc_strdup(rule);
   f->clause = wsc_strdup(clause);
   f->t_us = t_us;
@@ -362,6 +407,25 @@ int wsc_result_add_finding(wsc_result *r, const char *rule, const char *clause, 
   r->nfindings++;
   if (!f->message || !f->rule || !f->clause) return WSREF_E_NOMEM;
   return 0;
+}
+
+int wsc_result_add_finding(wsc_result *r, const char *rule, const char *clause, uint64_t t_us,
+                           uint64_t rx_offset, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = add_finding(r, NULL, rule, clause, t_us, rx_offset, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int wsc_result_add_finding_conn(wsc_result *r, const char *conn, const char *rule,
+                                const char *clause, uint64_t t_us, uint64_t rx_offset,
+                                const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = add_finding(r, conn, rule, clause, t_us, rx_offset, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 wsc_expect_alt *wsc_result_add_expect(wsc_result *r, int line, enum wsc_verdict grade,
@@ -408,8 +472,10 @@ int wsc_result_set_reason(wsc_result *r, const char *fmt, ...) {
 void wsc_event_free(wsc_event *ev) {
   free(ev->data);
   free(ev->detail);
+  free(ev->conn);
   ev->data = NULL;
   ev->detail = NULL;
+  ev->conn = NULL;
 }
 
 void wsc_result_free(wsc_result *r) {
@@ -434,6 +500,7 @@ void wsc_result_free(wsc_result *r) {
     free(r->findings[i].rule);
     free(r->findings[i].clause);
     free(r->findings[i].message);
+    free(r->findings[i].conn);
   }
   free(r->findings);
   free(r->close.reason);
@@ -462,6 +529,7 @@ void wsc_run_free(wsc_run *run) {
   free(run->tool_version);
   free(run->run_id);
   free(run->target);
+  free(run->stomp_target);
   free(run->agent);
   free(run->started);
   free(run->finished);

@@ -74,9 +74,12 @@ enum wsc_event_type {
   WSC_EV_FRAME,   /* any other frame (reserved opcode, or frame-level capture) */
   WSC_EV_TCP_FIN, /* the target closed the TCP connection */
   WSC_EV_TCP_RESET,
-  WSC_EV_TIMEOUT, /* nothing (more) arrived within the case's wait */
-  WSC_EV_HTTP,    /* the handshake response head */
-  WSC_EV_ERROR,   /* undecodable input (data after the response that is no frame) */
+  WSC_EV_TIMEOUT,   /* nothing (more) arrived within the case's wait */
+  WSC_EV_HTTP,      /* the handshake response head */
+  WSC_EV_ERROR,     /* undecodable input (data after the response that is no frame) */
+  WSC_EV_STOMP,     /* a complete STOMP frame (STOMP connections): detail = the command,
+                       data = the frame's bytes from the command to the terminating NUL */
+  WSC_EV_HEARTBEAT, /* STOMP heart-beat EOLs that began a WebSocket message */
   WSC_EV_TYPE_COUNT
 };
 const char *wsc_event_type_name(enum wsc_event_type t); /* "text", "binary", "ping", ... */
@@ -96,6 +99,7 @@ typedef struct wsc_event {
   uint8_t sha256[32]; /* of the full payload */
   int code;           /* close code, -1 none; HTTP status for WSC_EV_HTTP */
   char *detail;       /* short free text (error name, close reason as text); may be NULL */
+  char *conn;         /* the connection's name in a case with several connections, else NULL */
 } wsc_event;
 
 /* One acceptable outcome of one expectation step (or one handshake check), as the case
@@ -116,6 +120,8 @@ typedef struct wsc_finding {
   char *message; /* what was seen */
   uint64_t t_us;
   uint64_t rx_offset; /* offset of the offending octet in the received stream */
+  char *conn;         /* the connection's name in a case with several connections, else NULL
+                         (rx_offset is then an offset in that connection's stream) */
 } wsc_finding;
 
 enum wsc_wire_dir { WSC_WIRE_TX = 0, WSC_WIRE_RX, WSC_WIRE_NOTE };
@@ -130,6 +136,9 @@ typedef struct wsc_wire_chunk {
   uint8_t *data;   /* the first data_len of them (byte-exact); NULL for notes */
   size_t data_len; /* < len when the log reached its cap */
   char *note;      /* WSC_WIRE_NOTE only */
+  char *conn;      /* the connection's name in a case with several connections (offsets are
+                      then per connection), NULL for the case's only connection and for notes
+                      about the whole case */
 } wsc_wire_chunk;
 
 #define WSC_WIRE_CAP_DEFAULT (1u << 20)
@@ -153,6 +162,10 @@ void wsc_wirelog_finish(wsc_wirelog *w);
  * Chunks past the limit are summarised: each run of them becomes one note with their count
  * and octets; the totals and hashes still cover every byte. */
 void wsc_wirelog_trim(wsc_wirelog *w, size_t max);
+/* Moves src's chunks into dst in time order, tagged with conn (copied; may be NULL), adds
+ * its totals and frees src. dst's hashes no longer describe one stream: callers clear
+ * has_sha256 after wsc_wirelog_finish(dst). Returns 0 or WSREF_E_NOMEM (src freed anyway). */
+int wsc_wirelog_merge(wsc_wirelog *dst, wsc_wirelog *src, const char *conn);
 void wsc_wirelog_free(wsc_wirelog *w);
 
 typedef struct wsc_result {
@@ -199,9 +212,11 @@ typedef struct wsc_result {
 typedef struct wsc_run {
   char *tool_version;
   char *run_id;
-  char *target;  /* the URL */
-  bool embedded; /* the target was the embedded reference server */
-  char *agent;   /* --agent, else the Server header, else NULL */
+  char *target;       /* the URL */
+  char *stomp_target; /* where STOMP cases ran when not at target (--stomp-url, the embedded
+                         server's /stomp), else NULL */
+  bool embedded;      /* the target was the embedded reference server */
+  char *agent;        /* --agent, else the Server header, else NULL */
   char *started, *finished;
   uint64_t duration_us;
   unsigned jobs;
@@ -230,6 +245,10 @@ int wsc_result_add_event(wsc_result *r, const wsc_event *ev); /* deep copy */
 int wsc_result_add_finding(wsc_result *r, const char *rule, const char *clause, uint64_t t_us,
                            uint64_t rx_offset, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* The same for a named connection of a multi-connection case (conn may be NULL). */
+int wsc_result_add_finding_conn(wsc_result *r, const char *conn, const char *rule,
+                                const char *clause, uint64_t t_us, uint64_t rx_offset,
+                                const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 /* Appends an alternative (items copied) and returns it, or NULL on allocation failure. */
 wsc_expect_alt *wsc_result_add_expect(wsc_result *r, int line, enum wsc_verdict grade,
                                       const char *const *items, size_t n);

@@ -1,8 +1,9 @@
 /* The runner: executes expanded cases (case.h) against a target and judges them into results
  * (result.h).
  *
- * One case = one fresh connection: the opening handshake (default request for the URL, or the
- * case's edits, or its raw bytes), then its steps in order. Everything the target sends goes
+ * One case = fresh connections (one, or the case's `conn` declarations, opened in order): the
+ * opening handshake (default request for the URL, or the case's edits, or its raw bytes),
+ * then its steps in order, each on its connection. Everything the target sends goes
  * through the strict observer (observer.h); expectations are matched against the decoded
  * event stream as case.h describes (alternatives fed in parallel, the first surviving one in
  * written order decides). A case ends as soon as its outcome is decided; the runner waits out
@@ -14,6 +15,13 @@
  * step boundaries only, never inside a chopped write), and after the last step it closes the
  * connection politely (close 1000, brief wait) without judging that exchange, except for
  * strict-observer findings.
+ *
+ * STOMP connections (case.h struct wsc_conn_decl) read every data message as STOMP: the
+ * STOMP observer (stompwire.h) turns them into STOMP frame and heart-beat events and checks
+ * the sender's rules; heart-beats and pings are skipped by expectations that do not ask for
+ * them. STOMP steps are encoded for the connection's negotiated version and cut into
+ * WebSocket messages as the step says; captures keep values of matched frames for later
+ * steps ($name). A target that does not close after a STOMP 1.2 ERROR is a finding.
  *
  * Verdict of a case: the worst grade of its handshake checks and expectation steps
  * (FAIL > NON-STRICT > INFO > PASS); level SHOULD turns FAIL into NON-STRICT, MAY turns it
@@ -38,6 +46,7 @@
 #define WSC_CONNECT_TIMEOUT_DEFAULT_US (5u * 1000000u)
 #define WSC_CLOSE_WAIT_DEFAULT_US (1000000u)
 #define WSC_WIRE_PASS_CAP_DEFAULT (16u * 1024u)
+#define WSC_STOMP_ERROR_WAIT_DEFAULT_US (1000000u)
 
 typedef struct wsc_runner_options {
   const char *url;            /* the target */
@@ -54,6 +63,18 @@ typedef struct wsc_runner_options {
   size_t wire_cap;             /* wire log octets kept per direction; 0 = WSC_WIRE_CAP_DEFAULT */
   size_t wire_pass_cap;        /* ... for PASS and INFO results; 0 = 16 KiB */
   uint64_t max_kept;           /* payload octets kept per event; 0 = observer default */
+  /* STOMP cases (case->stomp) run against stomp_url when it is set, else against url. */
+  const char *stomp_url;
+  /* $stomp_login, $stomp_passcode, $stomp_host of STOMP cases (connect= sends them) unless a
+   * conn line gives login=, passcode=, host=. NULL: login and passcode are not sent, the
+   * host is the target URL's host name. */
+  const char *stomp_login, *stomp_passcode, *stomp_host;
+  /* $run: names unique to the run (queues on real brokers outlive a run). NULL: the runner
+   * makes one from the time and its process id. Copied. */
+  const char *run_id;
+  /* How long a target has to close the connection after sending ERROR (STOMP 1.2 SF-05)
+   * before that is a finding; default WSC_STOMP_ERROR_WAIT_DEFAULT_US. */
+  uint64_t stomp_error_wait_us;
   /* Called after each case (from worker threads, serialised by the runner). */
   void (*progress)(void *ud, size_t done, size_t total, const wsc_result *r);
   void *progress_ud;
@@ -64,12 +85,14 @@ void wsc_runner_options_default(wsc_runner_options *o);
 /* Shared, read-only state of a run: the parsed URL and the TLS context. */
 typedef struct wsc_runner wsc_runner;
 
-/* Returns NULL with a one-line reason (bad URL: WSREF_E_URL in *rc; bad CA file: WSREF_E_TLS). */
+/* Returns NULL with a one-line reason (bad URL or stomp_url: WSREF_E_URL in *rc; bad CA file:
+ * WSREF_E_TLS). */
 wsc_runner *wsc_runner_new(const wsc_runner_options *o, int *rc, char *err, size_t err_len);
 void wsc_runner_free(wsc_runner *r);
 
-/* Connect (and TLS-handshake) once without sending anything: is the target reachable?
- * Returns 0 or the connect error with its reason. */
+/* Connect (and TLS-handshake) once without sending anything: is the target (and the STOMP
+ * target, when it is another one) reachable? Returns 0 or the connect error with its
+ * reason. */
 int wsc_runner_probe(wsc_runner *r, char *err, size_t err_len);
 
 /* Run one case into res (zeroed first; metadata copied from the case). Thread-safe. */

@@ -35,6 +35,10 @@ PY
 read -r ncases nbad badlist <<<"$fails"
 check "reference: every MUST and SHOULD case passes ($ncases cases, $nbad failing: ${badlist:-none})" test "${nbad:-1}" -eq 0
 check "the default corpus is not trivially small ($ncases cases)" test "${ncases:-0}" -ge 100
+nstomp=$("$PY" -c 'import json,sys; print(sum(1 for c in json.load(open(sys.argv[1]))["cases"] if "stomp" in c["tags"]))' "$out/report.json")
+check "the default run includes the STOMP corpus against the embedded /stomp ($nstomp cases)" \
+  bash -c '[ "$1" -ge 10 ] && grep -q "\"stomp_target\": \"ws://127.0.0.1:[0-9]*/stomp\"" "$2"' \
+  _ "${nstomp:-0}" "$out/report.json"
 if command -v xmllint >/dev/null 2>&1; then
   check "report.junit.xml validates against reports/junit.xsd" \
     xmllint --noout --schema "$ROOT/reports/junit.xsd" "$out/report.junit.xml"
@@ -75,6 +79,17 @@ check "the same run with the /echo baseline is a regression (exit 4)" test $? -e
 check "failures already in the baseline do not fail the run (exit 0)" test $? -eq 0
 "$WSC" diff "$TMP/base/report.json" "$TMP/text/report.json" >"$TMP/diff.out" 2>&1
 check "diff lists the changed cases" grep -q 'framing.binary' "$TMP/diff.out"
+
+# ---- STOMP: the corpus against wsref-server's broker, and kept away from plain URLs ---------
+"$WSC" run --quiet --stomp --out "$TMP/stomp" "$SERVER_URL/stomp" >"$TMP/stomp.log" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ]; then ok "run --stomp against wsref-server /stomp exits 0"; else
+  not_ok "run --stomp against wsref-server /stomp exits 0 (got $rc)"
+  diag_file "wsconform run --stomp" "$TMP/stomp.log"
+fi
+"$WSC" run --quiet -c 'framing.text.*' --out "$TMP/ws-only" "$SERVER_URL/echo" >/dev/null 2>&1
+check "a WebSocket URL with WebSocket patterns runs no STOMP case" \
+  bash -c '! grep -q "\"stomp\"" "$1"' _ "$TMP/ws-only/report.json"
 
 # ---- certification of real servers ----------------------------------------------------------
 # certify NAME URL: the run's FAIL/ERROR ids must equal reports/peers/NAME.expected (one id per

@@ -1380,6 +1380,410 @@ static void test_names_and_durations(void **state) {
   assert_null(o.data_dir);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Connections and STOMP (cases/README.md section 17)
+ */
+
+static bool text_is(const struct wsc_text *t, const char *want) {
+  size_t n = strlen(want);
+  if (t->n != n || memcmp(t->s, want, n) != 0) {
+    print_error("text '%.*s', want '%s'\n", (int)t->n, t->s, want);
+    return false;
+  }
+  return true;
+}
+
+static void test_stomp_conns(void **state) {
+  (void)state;
+  struct wsc_suite s;
+  load_ok(HDR
+          "  conn a b  subprotocol=v12.stomp connect=1.0,1.2 heart-beat=0,500 login=u host=/\n"
+          "  conn pub  eol=crlf as=binary stomp\n"
+          "  a SUBSCRIBE id:0 destination:/queue/q-$run-$case\n"
+          "  pub SEND destination:/queue/q-$run-$case body=\"x\"\n"
+          "  b close\n"
+          "  sleep 10ms\n",
+          &s);
+  const struct wsc_case *c = &s.cases[0];
+  assert_true(c->stomp);
+  assert_true(wsc_case_has_tag(c, "stomp"));
+  assert_int_equal(c->nconns, 3);
+  const struct wsc_conn_decl *a = &c->conns[0], *b = &c->conns[1], *p = &c->conns[2];
+  assert_string_equal(a->name, "a");
+  assert_string_equal(b->name, "b");
+  assert_int_equal(a->loc.line, 4);
+  assert_int_equal(a->loc.col, 8);
+  assert_int_equal(b->nsubprotocols, 1);
+  assert_string_equal(b->subprotocols[0], "v12.stomp");
+  assert_string_equal(b->connect, "1.0,1.2");
+  assert_true(a->stomp && b->stomp && p->stomp);
+  assert_true(text_is(b->login, "u"));
+  assert_true(text_is(b->host, "/"));
+  assert_null(b->passcode);
+  assert_int_equal(p->eol, WSC_EOL_CRLF);
+  assert_true(p->binary);
+  assert_null(p->connect);
+  /* connect= put CONNECT + expect CONNECTED on a, then on b, at the conn line */
+  assert_int_equal(c->nsteps, 4 + 4);
+  const struct wsc_step *st = &c->steps[0];
+  assert_int_equal(st->kind, WSC_STEP_STOMP);
+  assert_int_equal(st->conn, 0);
+  assert_int_equal(st->loc.line, 4);
+  assert_true(text_is(&st->stomp.command, "CONNECT"));
+  assert_int_equal(st->stomp.nheaders, 5);
+  assert_true(text_is(&st->stomp.headers[0].name, "accept-version"));
+  assert_true(text_is(&st->stomp.headers[0].value, "1.0,1.2"));
+  assert_true(text_is(&st->stomp.headers[1].value, "$stomp_host"));
+  assert_true(text_is(&st->stomp.headers[2].name, "login"));
+  assert_true(st->stomp.headers[2].optional);
+  assert_true(text_is(&st->stomp.headers[4].value, "0,500"));
+  const struct wsc_expect *e = only_item(&c->steps[1]);
+  assert_int_equal(c->steps[1].conn, 0);
+  assert_int_equal(e->kind, WSC_EXP_STOMP);
+  assert_true(text_is(&e->stomp.command, "CONNECTED"));
+  assert_int_equal(e->stomp.nheaders, 1);
+  assert_int_equal(e->stomp.headers[0].op, WSC_HMO_EQUALS);
+  assert_true(text_is(&e->stomp.headers[0].value, "1.2"));
+  assert_int_equal(c->steps[2].conn, 1);
+  assert_int_equal(c->steps[3].conn, 1);
+  /* the steps, each on its connection */
+  assert_int_equal(c->steps[4].conn, 0);
+  assert_int_equal(c->steps[5].conn, 2);
+  assert_int_equal(c->steps[6].kind, WSC_STEP_SEND);
+  assert_true(c->steps[6].suite_close);
+  assert_int_equal(c->steps[6].conn, 1);
+  assert_int_equal(c->steps[7].kind, WSC_STEP_SLEEP);
+  wsc_suite_free(&s);
+
+  /* connect=1.0: a 1.0 client sends neither accept-version nor host, any CONNECTED will do */
+  load_ok(HDR "  conn a connect=1.0\n", &s);
+  st = &s.cases[0].steps[0];
+  assert_int_equal(st->stomp.nheaders, 2);
+  assert_true(text_is(&st->stomp.headers[0].name, "login"));
+  assert_int_equal(only_item(&s.cases[0].steps[1])->stomp.nheaders, 0);
+  wsc_suite_free(&s);
+
+  /* one declared connection: its name is optional */
+  load_ok(HDR
+          "  conn only connect=1.2\n  SUBSCRIBE id:0 destination:/q\n"
+          "  only expect RECEIPT\n",
+          &s);
+  assert_int_equal(s.cases[0].nsteps, 4);
+  assert_int_equal(s.cases[0].steps[2].conn, 0);
+  assert_int_equal(s.cases[0].steps[3].conn, 0);
+  wsc_suite_free(&s);
+
+  /* no conn line, STOMP steps: one implicit (unnamed) STOMP connection */
+  load_ok(HDR
+          "  requires subprotocol v12.stomp\n  CONNECT accept-version:1.2 host:h\n"
+          "  expect CONNECTED\n",
+          &s);
+  assert_true(s.cases[0].stomp);
+  assert_int_equal(s.cases[0].nconns, 1);
+  assert_null(s.cases[0].conns[0].name);
+  assert_true(s.cases[0].conns[0].stomp);
+  wsc_suite_free(&s);
+
+  /* requires subprotocol v11.stomp alone makes a STOMP case of a WebSocket-level one */
+  load_ok(HDR
+          "  requires subprotocol v11.stomp\n  send text \"CONNECT\\n\\n\\0\"\n"
+          "  expect text \"x\"\n",
+          &s);
+  assert_true(s.cases[0].stomp);
+  assert_int_equal(s.cases[0].nconns, 0);
+  wsc_suite_free(&s);
+  load_ok(HDR "  send text \"x\"\n  expect text \"x\"\n", &s);
+  assert_false(s.cases[0].stomp);
+  assert_false(wsc_case_has_tag(&s.cases[0], "stomp"));
+  wsc_suite_free(&s);
+}
+
+static void test_stomp_frames(void **state) {
+  (void)state;
+  struct wsc_suite s;
+  load_ok(HDR
+          "  conn a connect=1.2\n"
+          "  a SEND destination:/q \"x odd\":\"v\\x01\" empty: k:a:b:c\\t body=hex\"00 01\" "
+          "escape=off content-length=none eol=crlf eols=2 terminator=\"X\" line=\"raw line\"\n"
+          "  a SEND destination:/q content-length=7 escape=1.1 split=3,9 as=binary frag=4 "
+          "delay=5ms chop=2\n"
+          "  a stomp \"send\" x:y split=random seed=9 cuts=2\n"
+          "  a stomp FOO chunk=1\n"
+          "  a heartbeat\n"
+          "  a heartbeat 3 eol=crlf split=random\n",
+          &s);
+  const struct wsc_case *c = &s.cases[0];
+  const struct wsc_step *st = &c->steps[2];
+  const struct wsc_stomp_frame_spec *f = &st->stomp;
+  assert_true(text_is(&f->command, "SEND"));
+  assert_int_equal(f->nheaders, 5);
+  assert_true(text_is(&f->headers[1].name, "x odd"));
+  assert_true(text_is(&f->headers[1].value, "v\x01"));
+  assert_true(text_is(&f->headers[2].name, "empty"));
+  assert_true(text_is(&f->headers[2].value, ""));
+  assert_true(text_is(&f->headers[3].name, "k"));
+  assert_true(text_is(&f->headers[3].value, "a:b:c\\t"));
+  assert_true(f->headers[4].line);
+  assert_true(text_is(&f->headers[4].value, "raw line"));
+  assert_payload(f->body, "\x00\x01", 2);
+  assert_int_equal(f->escape, WSC_ESC_OFF);
+  assert_int_equal(f->clen, WSC_CLEN_NONE);
+  assert_int_equal(f->eol, WSC_EOL_CRLF);
+  assert_int_equal(f->count, 2);
+  assert_payload(f->terminator, "X", 1);
+  assert_int_equal(st->msg.split, WSC_SPLIT_WHOLE);
+
+  st = &c->steps[3];
+  assert_int_equal(st->stomp.clen, WSC_CLEN_VALUE);
+  assert_int_equal(st->stomp.clen_value, 7);
+  assert_int_equal(st->stomp.escape, WSC_ESC_V11);
+  assert_int_equal(st->msg.split, WSC_SPLIT_AT);
+  assert_int_equal(st->msg.nat, 2);
+  assert_int_equal(st->msg.at[1], 9);
+  assert_true(st->msg.as_set && st->msg.binary);
+  assert_int_equal(st->msg.frag, 4);
+  assert_int_equal(st->msg.delay_us, 5000);
+  assert_int_equal(st->write.chop, 2);
+
+  st = &c->steps[4];
+  assert_true(text_is(&st->stomp.command, "send"));
+  assert_int_equal(st->msg.split, WSC_SPLIT_RANDOM);
+  assert_int_equal(st->msg.seed, 9);
+  assert_int_equal(st->msg.cuts, 2);
+  st = &c->steps[5];
+  assert_true(text_is(&st->stomp.command, "FOO"));
+  assert_int_equal(st->msg.split, WSC_SPLIT_CHUNK);
+  assert_int_equal(st->msg.chunk, 1);
+  st = &c->steps[6];
+  assert_true(st->stomp.heartbeat);
+  assert_int_equal(st->stomp.count, 1);
+  st = &c->steps[7];
+  assert_int_equal(st->stomp.count, 3);
+  assert_int_equal(st->stomp.eol, WSC_EOL_CRLF);
+  /* without seed=, the seed comes from the case id and the line: stable, and given */
+  assert_int_equal(st->msg.split, WSC_SPLIT_RANDOM);
+  uint64_t seed = st->msg.seed;
+  wsc_suite_free(&s);
+  load_ok(HDR
+          "  conn a connect=1.2\n  a SEND destination:/q\n  a SEND destination:/q\n"
+          "  a SEND destination:/q\n  a SEND destination:/q\n  a SEND destination:/q\n"
+          "  a heartbeat 3 eol=crlf split=random\n",
+          &s);
+  assert_int_equal(s.cases[0].steps[7].msg.seed, seed);
+  wsc_suite_free(&s);
+  load_ok(HDR
+          "  conn a connect=1.2\n  a SEND destination:/q\n  a SEND destination:/q\n"
+          "  a SEND destination:/q\n  a SEND destination:/q\n"
+          "  a heartbeat 3 eol=crlf split=random\n  a heartbeat split=random\n",
+          &s);
+  assert_int_not_equal(s.cases[0].steps[6].msg.seed, seed); /* line 9 */
+  assert_int_equal(s.cases[0].steps[7].msg.seed, seed);     /* line 10, as above */
+  wsc_suite_free(&s);
+
+  /* stomp coalesce ... stomp flush; an implicit flush before anything else */
+  load_ok(HDR
+          "  conn a b connect=1.2\n"
+          "  a stomp coalesce\n"
+          "  a SUBSCRIBE id:0 destination:/q\n"
+          "  a heartbeat 2\n"
+          "  a SEND destination:/q\n"
+          "  a stomp flush split=random seed=3\n"
+          "  a stomp coalesce\n"
+          "  a SEND destination:/q\n"
+          "  b SEND destination:/q\n",
+          &s);
+  c = &s.cases[0];
+  assert_int_equal(c->nsteps, 4 + 4 + 1 + 1 + 1);
+  assert_true(c->steps[4].coalesce && c->steps[5].coalesce && c->steps[6].coalesce);
+  assert_int_equal(c->steps[7].kind, WSC_STEP_STOMP_FLUSH);
+  assert_int_equal(c->steps[7].msg.seed, 3);
+  assert_true(c->steps[8].coalesce);
+  assert_int_equal(c->steps[9].kind, WSC_STEP_STOMP_FLUSH); /* implicit: b's step follows */
+  assert_int_equal(c->steps[9].conn, 0);
+  assert_int_equal(c->steps[9].msg.split, WSC_SPLIT_WHOLE);
+  assert_false(c->steps[10].coalesce);
+  assert_int_equal(c->steps[10].conn, 1);
+  wsc_suite_free(&s);
+
+  /* TCP coalescing of STOMP messages: one FLUSH writes both */
+  load_ok(HDR
+          "  conn a connect=1.2\n  write coalesce\n  a SEND destination:/q\n"
+          "  a SEND destination:/q\n  flush\n",
+          &s);
+  c = &s.cases[0];
+  assert_int_equal(c->nsteps, 5);
+  assert_true(c->steps[2].write.coalesce && c->steps[3].write.coalesce);
+  assert_int_equal(c->steps[4].kind, WSC_STEP_FLUSH);
+  wsc_suite_free(&s);
+}
+
+static void test_stomp_expect_and_capture(void **state) {
+  (void)state;
+  struct wsc_suite s;
+  load_ok(HDR
+          "  conn a connect=1.2\n"
+          "  a expect MESSAGE subscription:0 ack? !content-type message-id:~\"[0-9]+\" "
+          "body=\"hi\" len=2 as=text timeout=1s\n"
+          "  a capture ackid = header ack\n"
+          "  a capture b = body\n"
+          "  a capture cmd = command\n"
+          "  a ACK id:$ackid x:$b-$$-$ body=\"got \" + $ackid\n"
+          "  a expect RECEIPT receipt-id:$cmd body=~\"a.c\" raw=\"RECEIPT\\n\\n\\0\"\n"
+          "  a expect heartbeat within 1500ms\n"
+          "  a expect heartbeat within 1.5x else=non-strict\n"
+          "  a expect heartbeat\n"
+          "  a expect no frame for 300ms\n"
+          "  either\n    a expect ERROR\n    a expect fail\n  or info\n    a expect fail\n  end\n",
+          &s);
+  const struct wsc_case *c = &s.cases[0];
+  const struct wsc_expect *e = only_item(&c->steps[2]);
+  assert_int_equal(e->kind, WSC_EXP_STOMP);
+  assert_int_equal(e->stomp.nheaders, 4);
+  assert_int_equal(e->stomp.headers[0].op, WSC_HMO_EQUALS);
+  assert_int_equal(e->stomp.headers[1].op, WSC_HMO_PRESENT);
+  assert_true(text_is(&e->stomp.headers[1].name, "ack"));
+  assert_int_equal(e->stomp.headers[2].op, WSC_HMO_ABSENT);
+  assert_true(text_is(&e->stomp.headers[2].name, "content-type"));
+  assert_int_equal(e->stomp.headers[3].op, WSC_HMO_REGEX);
+  assert_non_null(e->stomp.headers[3].re);
+  assert_true(text_is(&e->stomp.headers[3].value, "[0-9]+"));
+  assert_payload(e->match.payload, "hi", 2);
+  assert_true(e->match.has_len);
+  assert_int_equal(e->stomp.as, 1);
+  assert_int_equal(e->timeout_us, 1000000);
+  const struct wsc_step *st = &c->steps[3];
+  assert_int_equal(st->kind, WSC_STEP_CAPTURE);
+  assert_string_equal(st->capture_name, "ackid");
+  assert_int_equal(st->capture_src, WSC_CAP_HEADER);
+  assert_true(text_is(&st->capture_header, "ack"));
+  assert_int_equal(c->steps[4].capture_src, WSC_CAP_BODY);
+  assert_int_equal(c->steps[5].capture_src, WSC_CAP_COMMAND);
+  st = &c->steps[6];
+  assert_true(text_is(&st->stomp.headers[1].value, "$b-$$-$"));
+  assert_true(wsc_payload_has_vars(st->stomp.body));
+  e = only_item(&c->steps[7]);
+  assert_non_null(e->stomp.body_re_c);
+  assert_payload(e->stomp.raw, "RECEIPT\n\n\0", 10);
+  e = only_item(&c->steps[8]);
+  assert_int_equal(e->kind, WSC_EXP_HEARTBEAT);
+  assert_int_equal(e->timeout_us, 1500000);
+  assert_int_equal(c->steps[9].expect.nalts, 2);
+  e = &c->steps[9].expect.alts[0].items[0];
+  assert_int_equal(e->interval_permille, 1500);
+  assert_int_equal(e->timeout_us, 0);
+  e = only_item(&c->steps[11]);
+  assert_int_equal(e->kind, WSC_EXP_NO_FRAME);
+  assert_int_equal(e->duration_us, 300000);
+  assert_int_equal(c->steps[12].expect.nalts, 2);
+  assert_int_equal(c->steps[12].expect.alts[1].grade, WSC_GRADE_INFO);
+  wsc_suite_free(&s);
+}
+
+static void test_stomp_selection(void **state) {
+  (void)state;
+  struct wsc_suite s;
+  load_ok(HDR
+          "  send text \"x\"\n  expect text \"x\"\n"
+          "case t.s \"S\"\n  conn a connect=1.2\n",
+          &s);
+  assert_false(s.cases[0].stomp);
+  assert_true(s.cases[1].stomp);
+  /* the selection rule is unchanged: patterns decide; the CLI adds the corpus split */
+  assert_true(wsc_case_selected(&s.cases[1], NULL, 0, NULL, 0));
+  const char *inc[] = {"t.s"};
+  assert_false(wsc_case_selected(&s.cases[0], inc, 1, NULL, 0));
+  wsc_suite_free(&s);
+}
+
+static void test_stomp_errors(void **state) {
+  (void)state;
+  static const struct err_case t[] = {
+      {HDR "  sleep 1ms\n  conn a\n", "t.case:5:3: conn lines come before the steps of the case\n"},
+      {HDR "  conn a a\n", "t.case:4:10: connection 'a' declared twice\n"},
+      {HDR "  conn Big\n",
+       "t.case:4:8: bad connection name 'Big': lowercase letters, digits, '_', not a directive\n"},
+      {HDR "  conn send\n",
+       "t.case:4:8: bad connection name 'send': lowercase letters, digits, '_', not a directive\n"},
+      {HDR "  conn\n", "t.case:4:3: conn needs at least one name: conn a b pub ...\n"},
+      {HDR "  conn a connect=2.0\n",
+       "t.case:4:10: bad connect '2.0': STOMP versions such as 1.2 or 1.0,1.1,1.2\n"},
+      {HDR "  conn a heart-beat=5\n",
+       "t.case:4:10: bad heart-beat '5': two numbers of milliseconds, e.g. 1000,0\n"},
+      {HDR "  conn a speed=1\n",
+       "t.case:4:10: unknown conn option 'speed': subprotocol=, connect=, login=, passcode=, "
+       "host=, heart-beat=, eol=, as=\n"},
+      {HDR "  conn a b\n  SEND destination:/q\n",
+       "t.case:5:3: this case has several connections: name one first, e.g. 'a SEND ...'\n"},
+      {HDR "  conn a b\n  a sleep 1s\n", "t.case:5:5: 'sleep' does not take a connection name\n"},
+      {HDR "  conn a b\n  a expect status 101\n",
+       "t.case:5:5: 'expect handshake' does not take a connection name (it checks the first "
+       "connection)\n"},
+      {HDR "  conn a\n  a\n",
+       "t.case:5:3: a connection name needs a step after it, e.g. a SEND destination:/q\n"},
+      {HDR "  SEND destination:/q-$nope\n",
+       "t.case:4:8: unknown variable '$nope' (built in: run, case, host, stomp_host, "
+       "stomp_login, stomp_passcode; or a name captured earlier in the case; $$ is a '$')\n"},
+      {HDR "  SEND x:$ackid\n  expect MESSAGE\n  capture ackid = header ack\n",
+       "t.case:4:8: unknown variable '$ackid' (built in: run, case, host, stomp_host, "
+       "stomp_login, stomp_passcode; or a name captured earlier in the case; $$ is a '$')\n"},
+      {HDR "  SEND body=\"x\" + $later\n", "t.case:4:19: unknown payload variable '$later'\n"},
+      {HDR "  SEND nocolon\n",
+       "t.case:4:8: expected a header NAME:VALUE or an option (body=, line=, escape=, "
+       "content-length=, eol=, split=, ...), got 'nocolon'\n"},
+      {HDR "  SEND escape=maybe\n", "t.case:4:8: bad escape 'maybe': auto, off, 1.1 or 1.2\n"},
+      {HDR "  SEND eol=cr\n", "t.case:4:8: bad eol 'cr': lf or crlf\n"},
+      {HDR "  SEND seed=3\n", "t.case:4:3: seed= and cuts= go with split=random\n"},
+      {HDR "  SEND chunk=0\n", "t.case:4:8: chunk= must be at least 1\n"},
+      {HDR "  SEND split=5,2\n",
+       "t.case:4:8: bad split '5,2': ascending positive offsets separated by ','\n"},
+      {HDR "  SEND speed=1\n", "t.case:4:8: unknown option 'speed' for a STOMP frame\n"},
+      {HDR "  stomp\n",
+       "t.case:4:3: stomp needs coalesce, flush, or a command: stomp \"send\" destination:/q\n"},
+      {HDR "  stomp flush\n",
+       "t.case:4:3: stomp flush without stomp coalesce on this connection\n"},
+      {HDR "  stomp coalesce\n  stomp coalesce\n",
+       "t.case:5:3: stomp coalesce while already coalescing (line 4)\n"},
+      {HDR "  stomp coalesce\n  SEND destination:/q split=1\n",
+       "t.case:5:3: message options go on 'stomp flush' while coalescing (line 4)\n"},
+      {HDR "  heartbeat 0\n", "t.case:4:13: heartbeat needs at least one EOL\n"},
+      {HDR "  capture x\n",
+       "t.case:4:3: capture needs NAME = header HNAME, NAME = body or NAME = command\n"},
+      {HDR "  capture run = body\n",
+       "t.case:4:11: 'run' is a built-in variable; choose another name\n"},
+      {HDR "  capture x = header\n", "t.case:4:15: capture ... = header needs one header name\n"},
+      {HDR "  expect MESSAGE x:~\"(\"\n",
+       "t.case:4:18: bad regular expression '(': Unmatched ( or \\(\n"},
+      {HDR "  expect MESSAGE foo\n",
+       "t.case:4:18: expected a header check (NAME:VALUE, NAME:~REGEX, NAME?, !NAME) or an "
+       "option (body=, body=~, raw=, len=, as=), got 'foo'\n"},
+      {HDR "  expect MESSAGE size=3\n",
+       "t.case:4:18: unknown option 'size' for expect MESSAGE (body=, body=~, raw=, len=, as=, "
+       "timeout=, else=)\n"},
+      {HDR "  expect heartbeat within soon\n",
+       "t.case:4:27: bad duration 'soon': a number with us, ms or s\n"},
+      {HDR "  expect heartbeat within 0x\n",
+       "t.case:4:27: bad factor '0x': a number followed by x, e.g. 1.5x\n"},
+      {HDR "  expect no frame 300ms\n",
+       "t.case:4:10: expect no frame needs 'for DURATION', e.g. expect no frame for 500ms\n"},
+      {HDR "  conn a connect=1.2\n  a expect text \"x\"\n",
+       "t.case:5:5: connection a speaks STOMP: expect its frames (expect MESSAGE ..., raw= for "
+       "exact bytes), not WebSocket messages\n"},
+      {HDR
+       "  conn a b connect=1.2\n  either\n    a expect ERROR\n  or\n    b expect ERROR\n  end\n",
+       "t.case:8:7: the expectations of one either block must be on one connection\n"},
+      {HDR "  conn a b\n  handshake pipeline\n",
+       "t.case:3:1: handshake pipeline needs a case with one connection\n"},
+      {HDR "  conn a stomp\n  expect frame text\n",
+       "t.case:5:3: expect frame cannot be used in a case with STOMP connections\n"},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    char *got = load_err(t[i].src);
+    if (strcmp(got, t[i].want) != 0) print_error("case %zu: source:\n%s", i, t[i].src);
+    assert_string_equal(got, t[i].want);
+    free(got);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_metadata),
@@ -1406,6 +1810,11 @@ int main(void) {
       cmocka_unit_test(test_glob),
       cmocka_unit_test(test_selection),
       cmocka_unit_test(test_names_and_durations),
+      cmocka_unit_test(test_stomp_conns),
+      cmocka_unit_test(test_stomp_frames),
+      cmocka_unit_test(test_stomp_expect_and_capture),
+      cmocka_unit_test(test_stomp_selection),
+      cmocka_unit_test(test_stomp_errors),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -226,6 +226,36 @@ static void test_vars(void **state) {
   wsc_payload_free(q);
 }
 
+static const char *lookup_ackid(void *ud, const char *name) {
+  return strcmp(name, "ackid") == 0 ? (const char *)ud : NULL;
+}
+
+/* $run, $case, and names a case captured (allowed by the parse options, looked up at run
+ * time). */
+static void test_run_case_and_captures(void **state) {
+  (void)state;
+  static const char *const names[] = {"ackid"};
+  struct wsc_payload_parse_opts po = {.names = names, .nnames = 1};
+  struct wsc_payload *p = NULL;
+  static const char src[] = "\"q-\" + $run + \"-\" + $case + \":\" + $ackid";
+  assert_int_equal(wsc_payload_parse(src, sizeof src - 1, &po, &p, NULL), 0);
+  assert_true(wsc_payload_has_vars(p));
+  struct wsc_payload_env env = {
+      .run = "R1", .case_id = "c.x", .lookup = lookup_ackid, .lookup_ud = "42"};
+  assert_int_equal(wsc_payload_equals(p, &env, "q-R1-c.x:42", 11), 1);
+  env.lookup_ud = "";
+  assert_int_equal(wsc_payload_equals(p, &env, "q-R1-c.x:", 9), 1);
+  env.lookup = NULL; /* a capture that never happened */
+  uint64_t len;
+  assert_int_equal(wsc_payload_length(p, &env, &len), WSREF_E_INVALID_ARG);
+  wsc_payload_free(p);
+  /* a name the options do not list is unknown */
+  struct wsc_payload_error pe;
+  assert_int_equal(wsc_payload_parse("$other", 6, &po, &p, &pe), WSREF_E_INVALID_ARG);
+  assert_string_equal(pe.msg, "unknown payload variable '$other'");
+  assert_int_equal(wsc_payload_parse("$ackid", 6, NULL, &p, &pe), WSREF_E_INVALID_ARG);
+}
+
 static void test_errors(void **state) {
   (void)state;
   check_error("\"abc", NULL, 0, "unterminated string");
@@ -329,12 +359,19 @@ static void test_from_bytes_append(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_text_escapes),    cmocka_unit_test(test_hex),
-      cmocka_unit_test(test_repeat),          cmocka_unit_test(test_repeat_is_lazy),
-      cmocka_unit_test(test_concat_and_read), cmocka_unit_test(test_file),
-      cmocka_unit_test(test_file_errors),     cmocka_unit_test(test_vars),
-      cmocka_unit_test(test_errors),          cmocka_unit_test(test_limit),
-      cmocka_unit_test(test_parse_size),      cmocka_unit_test(test_from_bytes_append),
+      cmocka_unit_test(test_text_escapes),
+      cmocka_unit_test(test_hex),
+      cmocka_unit_test(test_repeat),
+      cmocka_unit_test(test_repeat_is_lazy),
+      cmocka_unit_test(test_concat_and_read),
+      cmocka_unit_test(test_file),
+      cmocka_unit_test(test_file_errors),
+      cmocka_unit_test(test_vars),
+      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_limit),
+      cmocka_unit_test(test_parse_size),
+      cmocka_unit_test(test_from_bytes_append),
+      cmocka_unit_test(test_run_case_and_captures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -782,6 +782,79 @@ static void test_wirelog_caps(void **state) {
   wsc_wirelog_free(&w);
 }
 
+/* A multi-connection STOMP result: connection names on events, findings and wire chunks, the
+ * STOMP target of the run; all of it survives JSON and shows in HTML. Single-connection
+ * reports (the golden one) carry no such keys. */
+static void test_multi_connection(void **state) {
+  (void)state;
+  wsc_run run;
+  fixture(&run);
+  run.stomp_target = strdup("ws://127.0.0.1:9001/stomp");
+  wsc_result *r = add(&run, "stomp.queue.redeliver", NULL, WSC_FAIL, "strict observer");
+  wsc_event e;
+  static const char frame[] = "RECEIPT\nreceipt-id:r1\n\nx";
+  set_event(&e, WSC_EV_STOMP, 40, frame, sizeof frame, -1);
+  e.detail = (char *)"RECEIPT";
+  e.conn = (char *)"sub";
+  wsc_result_add_event(r, &e);
+  set_event(&e, WSC_EV_HEARTBEAT, 50, "\n", 1, -1);
+  e.conn = (char *)"pub";
+  wsc_result_add_event(r, &e);
+  wsc_result_add_finding_conn(r, "sub", "stomp-receipt-body", "STOMP1.2 RC-04", 40, 123,
+                              "RECEIPT with a 1-octet body");
+  /* two connections' logs merged by time, each chunk named */
+  wsc_wirelog a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  wsc_wirelog_add(&a, WSC_WIRE_TX, 10, "A1", 2);
+  wsc_wirelog_add(&a, WSC_WIRE_RX, 30, "A2", 2);
+  wsc_wirelog_add(&b, WSC_WIRE_TX, 20, "B1", 2);
+  wsc_wirelog_note(&r->wire, 25, "line 9: sleep 1 ms");
+  wsc_wirelog_finish(&r->wire);
+  assert_int_equal(wsc_wirelog_merge(&r->wire, &a, "sub"), 0);
+  assert_int_equal(wsc_wirelog_merge(&r->wire, &b, "pub"), 0);
+  r->wire.has_sha256 = false;
+  assert_int_equal(r->wire.n, 4);
+  assert_string_equal(r->wire.chunks[0].conn, "sub");
+  assert_string_equal(r->wire.chunks[1].conn, "pub");
+  assert_null(r->wire.chunks[2].conn); /* the case's own note */
+  assert_int_equal(r->wire.chunks[3].t_us, 30);
+  assert_int_equal(r->wire.total[WSC_WIRE_TX], 4);
+
+  char *js = render(WSC_FMT_JSON, &run);
+  assert_non_null(strstr(js, "\"stomp_target\": \"ws://127.0.0.1:9001/stomp\""));
+  assert_non_null(strstr(js, "\"type\": \"stomp\""));
+  assert_non_null(strstr(js, "\"type\": \"heartbeat\""));
+  wsc_run back;
+  char err[200];
+  assert_int_equal(wsc_report_load_json(js, strlen(js), &back, err, sizeof err), 0);
+  char *js2 = render(WSC_FMT_JSON, &back);
+  assert_string_equal(js, js2);
+  const wsc_result *br = &back.results[back.n - 1];
+  assert_string_equal(back.stomp_target, "ws://127.0.0.1:9001/stomp");
+  assert_int_equal(br->observed[0].type, WSC_EV_STOMP);
+  assert_string_equal(br->observed[0].conn, "sub");
+  assert_string_equal(br->observed[1].conn, "pub");
+  assert_string_equal(br->findings[0].conn, "sub");
+  assert_string_equal(br->wire.chunks[1].conn, "pub");
+  assert_false(br->wire.has_sha256);
+  /* the first results have no connection names at all */
+  assert_null(back.results[0].observed[0].conn);
+  assert_null(back.results[0].wire.chunks[0].conn);
+  char *html = render(WSC_FMT_HTML, &run);
+  assert_non_null(strstr(html, "[pub] >> 2 octets"));
+  assert_non_null(strstr(html, "sub: stomp RECEIPT"));
+  assert_non_null(strstr(html, "STOMP target"));
+  char *md = render(WSC_FMT_MD, &run);
+  assert_non_null(strstr(md, "- STOMP target: `ws://127.0.0.1:9001/stomp`"));
+  free(js);
+  free(js2);
+  free(html);
+  free(md);
+  wsc_run_free(&back);
+  wsc_run_free(&run);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tap),
@@ -798,6 +871,7 @@ int main(void) {
       cmocka_unit_test(test_escape_and_hexdump),
       cmocka_unit_test(test_verdicts),
       cmocka_unit_test(test_wirelog_caps),
+      cmocka_unit_test(test_multi_connection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
