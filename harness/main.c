@@ -289,6 +289,10 @@ static int embedded_start(embedded *e, char *err, size_t err_len) {
   /* the reference broker, strict STOMP, as wsref-server serves it */
   wsref_stomp_broker_options bo;
   wsref_stomp_broker_options_default(&bo, WSREF_STOMP_PROFILE_SPEC);
+  /* Offer 1 s heart-beats (the server default is 10 s): heart-beat cases wait for a beat, and
+   * a conformance run should not spend its time waiting. */
+  bo.server.heartbeat_send_ms = 1000;
+  bo.server.heartbeat_recv_ms = 1000;
   e->broker = wsref_stomp_broker_new(&bo);
   if (!e->reg || !e->broker || wsref_echo_register(e->reg) != 0 ||
       !wsref_stomp_broker_register(e->broker, e->reg, "/stomp")) {
