@@ -943,7 +943,11 @@ void wsref_session_terminate(wsref_session *s, unsigned code, const char *reason
     s->hs_deadline = 0;
     return;
   }
-  if (code && !s->close_sent) queue_close(s, code, reason);
+  /* Only what may appear on the wire goes out (RFC 6455 7.4.1, 5.5.1): a code that must not
+   * be sent becomes 1011, a reason that is not UTF-8 is dropped (for on_close too). */
+  if (reason && !wsref_utf8_valid((const uint8_t *)reason, strlen(reason))) reason = NULL;
+  if (code && !s->close_sent)
+    queue_close(s, wsref_close_code_valid(code) ? code : WSREF_CLOSE_SERVER_ERROR, reason);
   slog(s, "terminate %u", code);
   wsref_close_status st;
   if (code)

@@ -177,7 +177,9 @@ int wsref_session_send_binary(wsref_session *s, const void *data, size_t len);
  * or WSREF_E_STATE if a close frame was already sent. */
 int wsref_session_close(wsref_session *s, unsigned code, const char *reason);
 /* Drop the connection without a closing handshake (after queueing a close frame with
- * code if code != 0): on_close gets `code`; the transport is closed once output flushes. */
+ * code if code != 0): on_close gets `code`; the transport is closed once output flushes.
+ * The close frame carries only what may be on the wire: a code that must not be sent
+ * (1005, 1006, 1015, 5000...) goes out as 1011, a reason that is not UTF-8 is left out. */
 void wsref_session_terminate(wsref_session *s, unsigned code, const char *reason);
 
 /* Hook called after output_done() leaves the output empty; used by the send-limit

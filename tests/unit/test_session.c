@@ -844,6 +844,23 @@ static void test_terminate(void **state) {
   expect_ev(t, "");
 }
 
+/* Fuzz finding (fuzz/regressions/session_server/session-terminate-*): terminate() with a
+ * code or reason that may not be on the wire must not put it there. */
+static void test_terminate_unsendable(void **state) {
+  tc *t = *state;
+  open_server(t);
+  wsref_session_terminate(t->s, 1005, "\xff");
+  expect_ev(t, "close 1005 \n");
+  expect_out(t, "88 02 03 f3"); /* 1011, no reason */
+
+  teardown(state);
+  setup(state);
+  t = *state;
+  open_server(t);
+  wsref_session_terminate(t->s, 5000, "ok");
+  expect_out(t, "88 04 03 f3 6f 6b"); /* 1011 "ok" */
+}
+
 static void test_idle_timeout(void **state) {
   tc *t = *state;
   t->opt.idle_timeout_ms = 500;
@@ -1595,6 +1612,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_close_invalid_args, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transport_closed_without_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_terminate, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_terminate_unsendable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_frame_and_huge_length, setup, teardown),
