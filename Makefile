@@ -130,10 +130,12 @@ asan:
 	$(MAKE) --no-print-directory SAN=1 test-integration || rc=1; \
 	exit $$rc
 
+# The fuzz targets replay their seeds and every stored regression input (fuzz/fuzz.mk).
 check:
 	@rc=0; \
 	$(MAKE) --no-print-directory test || rc=1; \
 	$(MAKE) --no-print-directory asan || rc=1; \
+	$(MAKE) --no-print-directory fuzz-regress || rc=1; \
 	exit $$rc
 
 bench: all
@@ -144,9 +146,10 @@ clean:
 
 help:
 	@echo 'make            build libwsref, wsref-server, wsref-client, benchmarks (build/)'
-	@echo 'make check      unit + integration tests, then unit tests under ASan+UBSan'
-	@echo 'make test-unit  unit tests only;  make asan  sanitizer unit tests only'
-	@echo 'make bench      codec and server benchmarks (prints tables)'
+	@echo 'make check      unit + integration tests, the same under ASan+UBSan, fuzz regressions'
+	@echo 'make test-unit  unit tests only;  make asan  unit + integration tests under ASan+UBSan'
+	@echo 'make bench      codec, server, conformance-run and broker benchmarks (prints tables)'
+	@echo 'make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60): see fuzz/README.md'
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
