@@ -268,4 +268,223 @@ PY
 else
   echo "wsconform not built ($WSC), skipped"
 fi
+
+# ---- STOMP broker: wsref-server's broker against RabbitMQ web-stomp ------------------------
+# The same load client (build/bench/stomp_load, raw WebSocket + codec/stomp.h) drives both:
+# memory per idle STOMP session first, on a freshly started broker (an allocator keeps what a
+# throughput run freed, so measuring after one would hide the sessions' cost), then fanout
+# (1 publisher -> 100 /topic subscribers) and queue (100 publishers -> 1 /queue consumer).
+# Environment: BENCH_STOMP_IDLE (idle sessions, default 1000), BENCH_STOMP_SIZE (body octets,
+# default 256), BENCH_STOMP=0 skips the section; BENCH_SECONDS and BENCH_WARMUP as above.
+STOMP_LOAD=$WSC_BUILD/bench/stomp_load
+STOMP_IDLE=${BENCH_STOMP_IDLE:-1000}
+STOMP_SIZE=${BENCH_STOMP_SIZE:-256}
+STOMP_SUBS=100
+STOMP_PUBS=100
+STOMP_WIN_FANOUT=128 # messages not yet received by every subscriber
+STOMP_WIN_QUEUE=8    # per publisher: messages not yet consumed
+rabbit_pid=
+
+# RabbitMQ runs in its own process group (scripts/rabbitmq.sh makes it one); its SIGTERM
+# handler stops the Erlang VM and deletes its state, which takes a few seconds, so wait for
+# it here rather than let the generic cleanup KILL it half way.
+stop_rabbit() {
+  [ -n "$rabbit_pid" ] || return 0
+  local i
+  kill -TERM "$rabbit_pid" 2>/dev/null
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$rabbit_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$rabbit_pid" 2>/dev/null; then kill -KILL -- "-$rabbit_pid" 2>/dev/null; fi
+  wait "$rabbit_pid" 2>/dev/null
+  rabbit_pid=
+}
+trap 'stop_rabbit; cleanup' EXIT
+
+# group_pids PID: the processes of PID's process group, comma-separated (RabbitMQ: the
+# script, epmd, the Erlang VM and its port programs).
+group_pids() { pgrep -g "$1" | paste -sd, -; }
+# rss_sum PIDS: VmRSS of the comma-separated processes together, KiB.
+rss_sum() {
+  local p t=0 v
+  for p in ${1//,/ }; do
+    v=$(rss_kib "$p")
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+
+# stomp_idle KEY URL PIDS LOAD-ARGS...: memory per idle session; sets MEM[KEY].
+stomp_idle() {
+  local key=$1 url=$2 spids=$3 before after lpid ready i out=$TMP/stomp-idle-$1.out
+  shift 3
+  before=$(rss_sum "$spids")
+  "${PIN_LOAD[@]}" "$STOMP_LOAD" --url "$url" "$@" --idle "$STOMP_IDLE" --hold 60 >"$out" 2>&1 &
+  lpid=$!
+  pids+=("$lpid")
+  ready=
+  for ((i = 0; i < 600; i++)); do
+    grep -q '^IDLE' "$out" 2>/dev/null && { ready=1; break; }
+    kill -0 "$lpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$ready" ]; then
+    MEM[$key]="FAILED: $(grep -v '^RESULT' "$out" | tail -n 2 | tr '\n' ' ')"
+    status=1
+  else
+    sleep 1 # let the broker finish whatever it does after a CONNECT
+    after=$(rss_sum "$spids")
+    MEM[$key]=$(awk -v a="$after" -v b="$before" -v n="$STOMP_IDLE" \
+      'BEGIN { printf "%10s | %10s | %10s | %.1f KiB", n, b " KiB", a " KiB", (a - b) / n }')
+  fi
+  kill -TERM "$lpid" 2>/dev/null
+  wait "$lpid" 2>/dev/null
+  sleep 0.5 # the broker drops the closed sessions before the next run
+}
+
+# stomp_run KEY MODE URL PIDS LOAD-ARGS...: sets SRATE[KEY], SCPU[KEY], CCPU[KEY] or SFAIL[KEY].
+stomp_run() {
+  local key=$1 mode=$2 url=$3 spids=$4 out=$TMP/stomp-${1//\//-}.out rc res
+  shift 4
+  local count=(--subscribers "$STOMP_SUBS" --window "$STOMP_WIN_FANOUT")
+  [ "$mode" = queue ] && count=(--publishers "$STOMP_PUBS" --window "$STOMP_WIN_QUEUE")
+  # BENCH_SECONDS and BENCH_WARMUP may be fractional
+  "${PIN_LOAD[@]}" timeout "$(awk -v a="$SECONDS_RUN" -v b="$WARMUP" 'BEGIN { printf "%d", a + b + 90 }')" \
+    "$STOMP_LOAD" --url "$url" "$@" \
+    "${count[@]}" --size "$STOMP_SIZE" --duration "$SECONDS_RUN" --warmup "$WARMUP" \
+    --server-pids "$spids" "$mode" >"$out" 2>&1
+  rc=$?
+  res=$(grep '^RESULT' "$out" | tail -n1)
+  if [ "$rc" -ne 0 ] || [ -z "$res" ] || [[ "$res" == *error=* ]]; then
+    SFAIL[$key]="FAILED (exit $rc): $(grep -v '^RESULT' "$out" | tail -n 3 | tr '\n' ' ')"
+    status=1
+    return
+  fi
+  SRATE[$key]=$(sed -E 's/.* msgs_per_s=([0-9.]+).*/\1/' <<<"$res")
+  SCPU[$key]=$(sed -E 's/.* server_cpu=([0-9.na]+).*/\1/' <<<"$res")
+  CCPU[$key]=$(sed -E 's/.* client_cpu=([0-9.]+).*/\1/' <<<"$res")
+}
+
+pct() { awk -v c="$1" 'BEGIN { if (c == "na") print "n/a"; else printf "%.0f%%", c * 100 }'; }
+
+declare -A SRATE SCPU CCPU SFAIL MEM SLABEL
+stomp_brokers=()
+rabbit_reason=
+echo
+if [ "${BENCH_STOMP:-1}" = 0 ]; then
+  echo "== STOMP broker throughput: skipped (BENCH_STOMP=0)"
+elif [ ! -x "$STOMP_LOAD" ]; then
+  echo "== STOMP broker throughput: $STOMP_LOAD not built (run make), skipped"
+  status=1
+else
+  echo "== STOMP broker throughput: $STOMP_SIZE B bodies, STOMP 1.2 over WebSocket (v12.stomp), ack:auto,"
+  echo "   ${WARMUP} s warm-up + ${SECONDS_RUN} s measured per run, the same load client (build/bench/stomp_load) for both"
+  echo "   machine: $ncpu CPUs ($cpu); $pinning"
+
+  # wsref-server: a fresh one, so the idle measurement starts from a clean heap.
+  if start stomp-wsref "$SERVER" --port 0 --host 127.0.0.1 --quiet; then
+    SLABEL[wsref]="wsref-server (spec profile)"
+    stomp_brokers+=(wsref)
+    url=ws://127.0.0.1:$PORT/stomp
+    stomp_idle wsref "$url" "$PID"
+    stomp_run wsref/fanout fanout "$url" "$PID"
+    stomp_run wsref/queue queue "$url" "$PID"
+    kill -TERM "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+  else
+    status=1
+  fi
+
+  # RabbitMQ: scripts/rabbitmq.sh on a free port (it needs PORT+1 and PORT+2 free too).
+  rabbit_ver=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null)
+  for attempt in 1 2 3; do
+    rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null)
+    if [ -z "$rport" ] || [ "$rport" -gt 65533 ]; then rabbit_reason="no free port"; continue; fi
+    "${PIN_SERVER[@]}" "$ROOT/scripts/rabbitmq.sh" "$rport" </dev/null >"$TMP/rabbitmq.out" 2>&1 &
+    rabbit_pid=$!
+    rabbit_reason=
+    for ((i = 0; i < 1200; i++)); do # installing it can take minutes; starting, seconds
+      grep -q '^listening on ws://' "$TMP/rabbitmq.out" 2>/dev/null && break
+      if ! kill -0 "$rabbit_pid" 2>/dev/null; then
+        wait "$rabbit_pid" 2>/dev/null
+        rc=$?
+        rabbit_reason="scripts/rabbitmq.sh exited ($rc): $(grep 'rabbitmq.sh:' "$TMP/rabbitmq.out" | tail -n 1)"
+        rabbit_pid=
+        break
+      fi
+      sleep 0.1
+    done
+    if [ -n "$rabbit_pid" ] && ! grep -q '^listening on ws://' "$TMP/rabbitmq.out"; then
+      rabbit_reason="web-stomp not listening after 120 s"
+      stop_rabbit
+    fi
+    # exit 4: one of the three ports was taken; try others
+    [[ "$rabbit_reason" == *"exited (4)"* ]] || break
+  done
+  if [ -n "$rabbit_pid" ]; then
+    SLABEL[rabbit]="RabbitMQ ${rabbit_ver%%-*} web-stomp"
+    stomp_brokers+=(rabbit)
+    url=ws://127.0.0.1:$rport/ws
+    rauth=(--host / --login guest --passcode guest)
+    sleep 2 # the broker goes on starting plugins after its listener opened
+    rpids=$(group_pids "$rabbit_pid")
+    stomp_idle rabbit "$url" "$rpids" "${rauth[@]}"
+    rpids=$(group_pids "$rabbit_pid")
+    stomp_run rabbit/fanout fanout "$url" "$rpids" "${rauth[@]}"
+    stomp_run rabbit/queue queue "$url" "$rpids" "${rauth[@]}"
+    stop_rabbit
+  fi
+
+  echo
+  printf '%-28s | %-36s | %11s | %17s | %10s | %s\n' broker mode "msgs/s" "ratio vs RabbitMQ" "broker CPU" "client CPU"
+  printf '%s\n' "-----------------------------+--------------------------------------+-------------+-------------------+------------+-----------"
+  for mode in fanout queue; do
+    if [ "$mode" = fanout ]; then
+      mlabel="fanout: 1 pub -> $STOMP_SUBS /topic subs"
+    else
+      mlabel="queue: $STOMP_PUBS pubs -> 1 /queue consumer"
+    fi
+    for b in wsref rabbit; do
+      key=$b/$mode
+      if [[ " ${stomp_brokers[*]} " != *" $b "* ]]; then
+        [ "$b" = rabbit ] && printf '%-28s | %-36s | %s\n' RabbitMQ "$mlabel" "skipped: $rabbit_reason"
+        continue
+      fi
+      if [ -z "${SRATE[$key]:-}" ]; then
+        printf '%-28s | %-36s | %s\n' "${SLABEL[$b]}" "$mlabel" "${SFAIL[$key]:-FAILED}"
+        continue
+      fi
+      ratio=n/a
+      if [ -n "${SRATE[rabbit/$mode]:-}" ]; then
+        ratio=$(awk -v a="${SRATE[$key]}" -v b="${SRATE[rabbit/$mode]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+      fi
+      printf '%-28s | %-36s | %11s | %17s | %10s | %s\n' "${SLABEL[$b]}" "$mlabel" \
+        "$(printf "%'.0f" "${SRATE[$key]}" 2>/dev/null || echo "${SRATE[$key]}")" "$ratio" \
+        "$(pct "${SCPU[$key]}")" "$(pct "${CCPU[$key]}")"
+    done
+  done
+  echo "(msgs/s: MESSAGE frames received per second by all subscribers together (fanout: each"
+  echo " published message counts once per subscriber) or by the consumer (queue). The publishers"
+  echo " are paced end to end: fanout keeps at most $STOMP_WIN_FANOUT messages not yet received by every"
+  echo " subscriber, queue at most $STOMP_WIN_QUEUE per publisher not yet consumed, the same for both brokers."
+  echo " Every body is checked (publisher, sequence number, content): a run that lost, repeated,"
+  echo " reordered or corrupted a message is reported FAILED."
+  echo " CPU over the measured window, 100% = one core: the broker side at 100% set the pace."
+  echo " 2-core machine; $pinning; RabbitMQ's Erlang VM and helpers all pinned to CPU 0 too.)"
+
+  echo
+  echo "== memory per idle STOMP session: $STOMP_IDLE sessions CONNECTED (heart-beat 0,0), then idle, on a fresh broker"
+  printf '%-28s | %10s | %10s | %10s | %s\n' broker "sessions" "RSS before" "RSS after" "per session"
+  printf '%s\n' "-----------------------------+------------+------------+------------+---------------"
+  for b in wsref rabbit; do
+    if [[ " ${stomp_brokers[*]} " != *" $b "* ]]; then
+      [ "$b" = rabbit ] && printf '%-28s | %s\n' RabbitMQ "skipped: $rabbit_reason"
+      continue
+    fi
+    printf '%-28s | %s\n' "${SLABEL[$b]}" "${MEM[$b]:-FAILED}"
+  done
+  echo "(VmRSS from /proc/PID/status; RabbitMQ: its whole process group (Erlang VM, epmd, the start"
+  echo " script). The Erlang VM's figure depends on its garbage collector's timing: an estimate.)"
+fi
 exit "$status"
