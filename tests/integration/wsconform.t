@@ -65,7 +65,9 @@ check "lint of a bad case file exits 2 with file:line:col" \
 check "unknown flag exits 2" test $? -eq 2
 
 # ---- baseline: only regressions fail -------------------------------------------------------
-start_wsref_server wsref --quiet
+# 1 s heart-beats, as the embedded server offers: the heart-beat cases wait for a beat within
+# 1.5 intervals, and a corpus run should not wait out the 10 s default.
+start_wsref_server wsref --quiet --stomp-heartbeat 1000,1000
 sel=(-c 'framing.binary.*')
 "$WSC" run --quiet "${sel[@]}" --out "$TMP/base" "$SERVER_URL/echo" >/dev/null 2>&1
 check "baseline run against /echo passes" test $? -eq 0
@@ -92,11 +94,13 @@ check "a WebSocket URL with WebSocket patterns runs no STOMP case" \
   bash -c '! grep -q "\"stomp\"" "$1"' _ "$TMP/ws-only/report.json"
 
 # ---- certification of real servers ----------------------------------------------------------
-# certify NAME URL: the run's FAIL/ERROR ids must equal reports/peers/NAME.expected (one id per
-# line, '#' comments): every FAIL is a documented violation, and a fixed one is noticed.
+# certify NAME URL [RUN-OPTIONS...]: the run's FAIL/ERROR ids must equal
+# reports/peers/NAME.expected (one id per line, '#' comments): every FAIL is a documented
+# violation, and a fixed one is noticed.
 certify() {
   local name=$1 url=$2 exp=$ROOT/reports/peers/$1.expected
-  timeout 600 "$WSC" run "${TMO[@]}" --quiet --out "$TMP/$name" "$url" >"$TMP/$name.log" 2>&1
+  shift 2
+  timeout 600 "$WSC" run "${TMO[@]}" --quiet --out "$TMP/$name" "$@" "$url" >"$TMP/$name.log" 2>&1
   local rc=$?
   if [ ! -f "$TMP/$name/report.json" ]; then
     not_ok "$name: run produced a report (exit $rc)"; diag_file "$name" "$TMP/$name.log"; return
@@ -129,5 +133,18 @@ if have_node_ws; then
   if wait_listen nodews "$BG_PID"; then certify node-ws "$LISTEN_URL/"; else not_ok "npm ws starts"; fi
 else
   skip "$(node_ws_reason)"
+fi
+# The STOMP corpus against a real broker: RabbitMQ with web-stomp (Debian's rabbitmq-server,
+# started by the project's own script on free loopback ports).
+. "$IT_DIR/stomp_lib.sh"
+why=$(rabbitmq_unavailable)
+if [ -n "$why" ]; then
+  skip "RabbitMQ certification: $why"
+elif start_rabbitmq rabbit; then
+  certify rabbitmq-web-stomp "$RABBIT_URL" --stomp --stomp-login guest --stomp-passcode guest \
+    --stomp-host /
+  stop_rabbitmq
+else
+  not_ok "RabbitMQ starts"
 fi
 done_testing
