@@ -118,6 +118,15 @@ else
   status=1
 fi
 
+# The ceiling: the least work a WebSocket echo can do per round trip (bench/ceiling_echo.c:
+# one recv, one send, no validation), so the table shows how close the servers get to what
+# this machine's loopback TCP allows.
+if start ceiling "$WSC_BUILD/bench/ceiling_echo" 0; then
+  names+=(ceiling)
+  PORTS[ceiling]=$PORT PIDS[ceiling]=$PID
+  LABEL[ceiling]="ceiling (bench/ceiling_echo)"
+fi
+
 path_of() { [ "$1" = wsref ] && echo /echo || echo /; }
 
 echo "== echo round trips: $SIZE B text messages, one in flight per connection, ${WARMUP} s warm-up + ${SECONDS_RUN} s measured"
@@ -160,10 +169,11 @@ echo
 printf '%-28s | %5s | %13s | %9s | %9s | %11s | %10s | %13s | %s\n' server conns "round trips/s" p50 p99 "ratio vs ws" "server CPU" "rt/CPU-s" "ratio per CPU"
 printf '%s\n' "-----------------------------+-------+---------------+-----------+-----------+-------------+------------+---------------+--------------"
 for conns in 1 100; do
-  for n in wsref ws; do
+  for n in wsref ws ceiling; do
     key=$n/$conns
     if [[ " ${names[*]} " != *" $n "* ]]; then
       [ "$n" = ws ] && printf '%-28s | %5s | %s\n' "ws" "$conns" "skipped: $ws_reason"
+      [ "$n" = ceiling ] && printf '%-28s | %5s | %s\n' "ceiling" "$conns" "skipped: did not start"
       continue
     fi
     if [ -z "${RATE[$key]:-}" ]; then
@@ -189,7 +199,8 @@ echo " Loopback TCP, so the kernel's share of each round trip is large; with 1 c
 echo " round trip is mostly two cross-core wake-ups, so compare servers at 100 connections."
 echo " server CPU: the server's share of one core during the run; rt/CPU-s: round trips per"
 echo " second of server CPU, the rate one saturated core would give: when the one load client"
-echo " cannot saturate a fast server, this is the fair comparison.)"
+echo " cannot saturate a fast server, this is the fair comparison. The ceiling row is a"
+echo " WebSocket echo that does nothing but recv, unmask and send: no server can beat it here.)"
 
 # ---- memory per idle connection ----------------------------------------------------------
 echo
