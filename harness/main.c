@@ -5,6 +5,7 @@
  *   wsconform lint [FILES...]      check case files
  *   wsconform diff A.json B.json   compare two reports
  *   wsconform replay RESULT.json CASE-ID
+ *   wsconform fuzz URL             live fuzz campaign (fuzzcamp.h)
  *
  * Exit status: 0 no failure, 1 at least one FAIL (or ERROR), 2 usage or case-file error,
  * 3 target unreachable, 4 regression against the baseline.
@@ -30,6 +31,7 @@
 #include "caseparse.h"
 #include "conn.h"
 #include "diff.h"
+#include "fuzzcamp.h"
 #include "handshake/http.h"
 #include "handshake/registry.h"
 #include "io/server.h"
@@ -63,6 +65,8 @@ static const char usage_main[] =
     "  lint [FILES...]           check case files, report file:line:col: message\n"
     "  diff A.json B.json        list what changed between two JSON reports\n"
     "  replay RESULT.json ID     re-run one case against the recorded target, print its wire log\n"
+    "  fuzz URL                  mutate the corpus' traffic against URL: crashes, hangs,\n"
+    "                            protocol violations, memory growth, as replayable cases\n"
     "\n"
     "`wsconform COMMAND --help` describes each command. `wsconform --version`.\n"
     "Exit status: 0 no failure, 1 a FAIL or ERROR, 2 usage or case-file error,\n"
@@ -1094,6 +1098,7 @@ int main(int argc, char **argv) {
                       : strcmp(sub, "lint") == 0   ? usage_lint
                       : strcmp(sub, "diff") == 0   ? usage_diff
                       : strcmp(sub, "replay") == 0 ? usage_replay
+                      : strcmp(sub, "fuzz") == 0   ? wsc_fuzz_usage
                                                    : usage_main;
       fputs(t, stdout);
     } else {
@@ -1110,6 +1115,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "lint") == 0) return cmd_lint(argc - 1, argv + 1);
   if (strcmp(cmd, "diff") == 0) return cmd_diff(argc - 1, argv + 1);
   if (strcmp(cmd, "replay") == 0) return cmd_replay(argc - 1, argv + 1);
+  if (strcmp(cmd, "fuzz") == 0) return wsc_fuzz_main(argc - 1, argv + 1);
   fprintf(stderr, "wsconform: unknown command '%s'\n", cmd);
   fputs(usage_main, stderr);
   return EXIT_USAGE;
