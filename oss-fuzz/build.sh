@@ -52,7 +52,7 @@ fi
 
 # Seeds: the emitter is a host tool, built without the fuzzing flags.
 seeds="$WORK/wsconform-seeds"
-emit_srcs=(fuzz/seeds/emit.c reference/base/*.c reference/codec/*.c reference/handshake/*.c
+emit_srcs=(fuzz/seeds/emit.c fuzz/seeds/emit_stomp.c reference/base/*.c reference/codec/*.c reference/handshake/*.c
            reference/session/*.c)
 for f in fuzz/support/*.c; do [ "$f" = fuzz/support/replay_main.c ] || emit_srcs+=("$f"); done
 clang $std $inc -O1 "${emit_srcs[@]}" $deps -o "$WORK/wsconform-emit"

@@ -13,6 +13,9 @@
  * (fuzz/README.md), with a few option bytes, chunk plans and scripts, and named by a 64-bit
  * FNV-1a hash of its content (duplicates collapse). Deterministic: same library, same seeds.
  *
+ * The STOMP targets' seeds come from emit_stomp.c (the codec's encoder, and scripted
+ * broker sessions).
+ *
  * Usage: emit OUTDIR
  */
 #include <errno.h>
@@ -31,6 +34,9 @@
 #include "support/common.h"
 #include "support/registry_fixture.h"
 #include "support/session_driver.h"
+
+/* fuzz/seeds/emit_stomp.c: the STOMP targets' seeds. */
+void emit_stomp_seeds(void (*write)(const char *target, const void *data, size_t n));
 
 static const char *g_out;
 static unsigned long g_written;
@@ -886,6 +892,7 @@ int main(int argc, char **argv) {
   bad_frames();
   close_payloads();
   utf8_blocks();
+  emit_stomp_seeds(write_seed);
   fprintf(stderr, "emit: %lu seeds written to %s\n", g_written, g_out);
   return 0;
 }

@@ -333,6 +333,54 @@ static void describe(wsref_buf *b, const char *text, const wsref_stomp_frame *f)
   wsref_buf_appendf(b, "-----\n");
 }
 
+/* The ERROR message header from a text: valid UTF-8 (1.1/1.2 headers are UTF-8, and
+ * Spring builds its texts from decoded strings, so the quoted input lines of its decoder
+ * errors carry U+FFFD where the input was not UTF-8): each maximal ill-formed subpart
+ * becomes U+FFFD, as Java's decoder does; an incomplete sequence that ends a text cut at
+ * ERR_TEXT_MAX is dropped; line breaks become spaces (a 1.0 header cannot hold a line feed,
+ * and none of these texts needs one). */
+static void header_text(char *out, size_t cap, const char *text) {
+  const unsigned char *s = (const unsigned char *)text;
+  bool cut = strlen(text) + 1 >= ERR_TEXT_MAX;
+  size_t o = 0;
+  while (*s) {
+    unsigned char b = s[0], lo = 0x80, hi = 0xBF;
+    size_t need = 0, len = 1;
+    bool valid = true;
+    if (b >= 0xC2 && b <= 0xDF) {
+      need = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      need = 2;
+      if (b == 0xE0) lo = 0xA0;
+      if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      need = 3;
+      if (b == 0xF0) lo = 0x90;
+      if (b == 0xF4) hi = 0x8F;
+    } else if (b >= 0x80) {
+      valid = false;
+    }
+    for (size_t k = 1; valid && k <= need; k++) {
+      unsigned char c = s[k];
+      if (!c && cut) goto done;
+      if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) {
+        valid = false;
+        break;
+      }
+      len++;
+    }
+    const char *piece = valid ? (const char *)s : "\xEF\xBF\xBD";
+    size_t pn = valid ? len : 3;
+    if (o + pn >= cap) break;
+    memcpy(out + o, piece, pn);
+    if (pn == 1 && (out[o] == '\n' || out[o] == '\r')) out[o] = ' ';
+    o += pn;
+    s += len;
+  }
+done:
+  out[o] = 0;
+}
+
 /* Send ERROR and close. text: the message header. f: the offending frame (described in
  * the body) or NULL; receipt: the receipt header of the failing frame or NULL. extra: one
  * more header (the version list) or NULL. body: replaces the description when not NULL. */
@@ -345,10 +393,7 @@ static void conn_fail_ex(wsref_stomp_conn *c, const char *text, const wsref_stom
   c->connect_deadline = 0;
   backend_disconnect(c);
   char msg[ERR_TEXT_MAX];
-  /* A 1.0 header cannot hold a line feed, and none of these texts needs one. */
-  snprintf(msg, sizeof msg, "%s", text ? text : "");
-  for (char *p = msg; *p; p++)
-    if (*p == '\n' || *p == '\r') *p = ' ';
+  header_text(msg, sizeof msg, text ? text : "");
   wsref_stomp_header h[4];
   size_t nh = 0;
   wsref_buf b = WSREF_BUF_INIT;

@@ -1049,6 +1049,28 @@ static void test_spring_errors(void **state) {
   }
 }
 
+/* Spring quotes the offending line of a decoder error in the ERROR message header; Spring
+ * decodes that line first, so where it is not UTF-8 the header carries U+FFFD (one per
+ * maximal ill-formed subpart) and the ERROR stays a valid STOMP frame in a text message
+ * (fuzz/regressions/stomp_server/stomp_server-spring-error-text-not-utf8). */
+static void test_spring_error_text_utf8(void **state) {
+  tenv *t = *state;
+  start(t, WSREF_STOMP_PROFILE_SPRING, NULL);
+  cli *c = open_cli(t, 0, NULL);
+  SEND(t, c, "CONNECT\naccept-version:1.2\n\n\0");
+  EXPECT(t, c, "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0");
+  static const char bad[] =
+      "\xff\xffON\xe0\x80"
+      "A\xe2\x82\n\n\0";
+  send_msg(t, c, 2, bad, sizeof bad - 1);
+  EXPECT(t, c,
+         "ERROR\nmessage:No enum constant org.springframework.messaging.simp.stomp.StompCommand."
+         "\xef\xbf\xbd\xef\xbf\xbdON\xef\xbf\xbd\xef\xbf\xbd"
+         "A"
+         "\xef\xbf\xbd\ncontent-length:0\n\n\0");
+  expect_close(t, c, 1002);
+}
+
 static void test_spring_buffer_limit(void **state) {
   tenv *t = *state;
   start(t, WSREF_STOMP_PROFILE_SPRING, NULL);
@@ -1165,6 +1187,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_spring_no_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spring_before_connect, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spring_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_spring_error_text_utf8, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spring_buffer_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spring_receipts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spring_connect_timeout, setup, teardown),
