@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "payload.h"
@@ -3818,4 +3819,35 @@ const char *wsc_step_kind_name(enum wsc_step_kind k) {
       return "capture";
   }
   return "?";
+}
+
+static bool cases_is_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The cases folder: --cases-dir, $WSC_CASES, then relative to the executable (build/bin,
+ * build/asan/bin, an installed bin/ with share/wsconform/cases), then ./cases. */
+char *wsc_cases_dir_find(const char *opt) {
+  if (opt) return strdup(opt);
+  const char *env = getenv("WSC_CASES");
+  if (env && *env) return strdup(env);
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    static const char *const rel[] = {"/../../cases", "/../../../cases", "/../cases",
+                                      "/../share/wsconform/cases", "/cases"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+      char cand[PATH_MAX + 64];
+      snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
+      if (cases_is_dir(cand)) {
+        char *real = realpath(cand, NULL);
+        return real ? real : strdup(cand);
+      }
+    }
+  }
+  return strdup("cases");
 }

@@ -20,4 +20,9 @@ int wsc_parse_duration(const char *s, size_t len, uint64_t *us);
 /* Defaults of struct wsc_load_opts, for callers that want to change one field. */
 void wsc_load_opts_default(struct wsc_load_opts *o);
 
+/* The cases folder, as every wsconform command finds it: opt (--cases-dir), $WSC_CASES,
+ * then relative to the executable (build/bin, build/asan/bin, an installed bin/ with
+ * share/wsconform/cases), then ./cases. Returns a malloc'd path (NULL only on OOM). */
+char *wsc_cases_dir_find(const char *opt);
+
 #endif

@@ -1456,30 +1456,6 @@ static bool is_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* As `wsconform run` finds it: --cases-dir, $WSC_CASES, next to the binary, ./cases. */
-static char *cases_dir(const char *opt) {
-  if (opt) return strdup(opt);
-  const char *env = getenv("WSC_CASES");
-  if (env && *env) return strdup(env);
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = 0;
-    static const char *const rel[] = {"/../../cases", "/../../../cases", "/../cases",
-                                      "/../share/wsconform/cases", "/cases"};
-    for (size_t i = 0; i < NELEM(rel); i++) {
-      char cand[PATH_MAX + 64];
-      snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
-      if (is_dir(cand)) {
-        char *real = realpath(cand, NULL);
-        return real ? real : strdup(cand);
-      }
-    }
-  }
-  return strdup("cases");
-}
 
 static int parse_dur(const char *s, uint64_t *us) {
   return wsc_parse_duration(s, strlen(s), us) == 0 && *us > 0 ? 0 : -1;
@@ -1705,7 +1681,7 @@ int wsc_fuzz_main(int argc, char **argv) {
   }
 
   /* the corpus, selected as `run` does */
-  cd = cases_dir(cdir);
+  cd = wsc_cases_dir_find(cdir);
   {
     struct wsc_diags d = {0};
     int rc;

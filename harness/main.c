@@ -174,31 +174,6 @@ static bool is_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The cases folder: --cases-dir, $WSC_CASES, then relative to the executable (build/bin,
- * build/asan/bin, an installed bin/ with share/wsconform/cases), then ./cases. */
-static char *find_cases_dir(const char *opt) {
-  if (opt) return strdup(opt);
-  const char *env = getenv("WSC_CASES");
-  if (env && *env) return strdup(env);
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = 0;
-    static const char *const rel[] = {"/../../cases", "/../../../cases", "/../cases",
-                                      "/../share/wsconform/cases", "/cases"};
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-      char cand[PATH_MAX + 64];
-      snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
-      if (is_dir(cand)) {
-        char *real = realpath(cand, NULL);
-        return real ? real : strdup(cand);
-      }
-    }
-  }
-  return strdup("cases");
-}
 
 static int parse_timeout(const char *s, uint64_t *us) {
   if (wsc_parse_duration(s, strlen(s), us) == 0 && *us > 0) return 0;
@@ -214,7 +189,7 @@ static int parse_timeout(const char *s, uint64_t *us) {
 /* Loads the cases: --case files, or the cases folder. Returns an exit status (0 on success). */
 static int load_suite(const strv *files, const char *cases_dir_opt, struct wsc_suite *suite,
                       char **dir_out) {
-  char *dir = find_cases_dir(cases_dir_opt);
+  char *dir = wsc_cases_dir_find(cases_dir_opt);
   struct wsc_diags diags = {0};
   int rc;
   if (files->n) {
@@ -894,7 +869,7 @@ static int cmd_lint(int argc, char **argv) {
     errors =
         wsc_lint_files((const char *const *)(argv + optind), (size_t)(argc - optind), NULL, stdout);
   } else {
-    char *dir = find_cases_dir(o.cases_dir);
+    char *dir = wsc_cases_dir_find(o.cases_dir);
     const char *p = dir;
     errors = wsc_lint_files(&p, 1, NULL, stdout);
     free(dir);
