@@ -906,7 +906,9 @@ static void conn_open(ctx *x, conn *c, unsigned proto) {
   c->inst = x->next_inst++;
   c->proto = proto & 3;
   c->v = WSREF_STOMP_V12;
-  c->s = wsref_session_new_server(x->reg, &x->so, NULL, "192.0.2.1:5000", x->now);
+  wsref_session_options so = x->so;
+  so.id = c->inst + 1; /* repeatable ids: a reproducer behaves the same on every run */
+  c->s = wsref_session_new_server(x->reg, &so, NULL, "192.0.2.1:5000", x->now);
   FUZZ_CHECK(c->s != NULL);
   static const char *const protos[4] = {"", "Sec-WebSocket-Protocol: v10.stomp\r\n",
                                         "Sec-WebSocket-Protocol: v11.stomp\r\n",

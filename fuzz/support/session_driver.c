@@ -523,6 +523,7 @@ void fuzz_session_options(uint8_t ob, wsref_session_options *opt) {
   if (ob & 0x20) opt->max_output = 256;
   if (ob & 0x80) opt->handshake_timeout_ms = opt->close_timeout_ms = 1;
   opt->seed = 0x5EED;
+  opt->id = 0x1D; /* repeatable: the id shows up in logs and handler output */
 }
 
 void fuzz_session_client_config(uint8_t cb, wsref_handshake_client *hs) {

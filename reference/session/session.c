@@ -602,6 +602,7 @@ void wsref_session_options_default(wsref_session_options *o) {
   o->idle_timeout_ms = 0;
   o->allow_non_minimal = false;
   o->seed = 0;
+  o->id = 0;
 }
 
 static wsref_session *session_alloc(const wsref_session_options *opt, const wsref_session_io *io,
@@ -621,8 +622,12 @@ static wsref_session *session_alloc(const wsref_session_options *opt, const wsre
   s->last_rx = now_ms;
   if (s->opt.handshake_timeout_ms) s->hs_deadline = after(now_ms, s->opt.handshake_timeout_ms);
   s->prng = s->opt.seed;
-  uint64_t mix = (uint64_t)(uintptr_t)s ^ (now_ms << 32 | now_ms >> 32) ^ s->opt.seed;
-  snprintf(s->id, sizeof s->id, "%" PRIx64, splitmix64(&mix));
+  uint64_t id = s->opt.id;
+  if (!id) {
+    uint64_t mix = (uint64_t)(uintptr_t)s ^ (now_ms << 32 | now_ms >> 32) ^ s->opt.seed;
+    id = splitmix64(&mix);
+  }
+  snprintf(s->id, sizeof s->id, "%" PRIx64, id);
   return s;
 }
 

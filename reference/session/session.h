@@ -93,6 +93,10 @@ typedef struct wsref_session_options {
   uint32_t idle_timeout_ms;      /* no bytes received while OPEN; 0 (default) = off */
   bool allow_non_minimal;    /* accept non-minimal length encodings from the peer */
   uint64_t seed;             /* client mask PRNG seed (io layer passes random bytes) */
+  uint64_t id;               /* session id, shown in hex; 0 (default) = derived from the
+                                session's address, clock and seed. The embeddable server
+                                numbers its sessions 1, 2, ... so ids are unique per server
+                                and repeatable (fuzz reproducers, logs of a replayed run). */
 } wsref_session_options;
 
 /* Defaults for every field. */
@@ -146,7 +150,7 @@ bool wsref_session_transport_done(const wsref_session *s);
 
 /* ---- handler / application side (Spring's WebSocketSession) ---- */
 
-const char *wsref_session_id(const wsref_session *s);     /* unique per process, e.g. "1f" */
+const char *wsref_session_id(const wsref_session *s);     /* hex, e.g. "1f"; see options.id */
 wsref_attrs *wsref_session_attributes(wsref_session *s);  /* from interceptors; writable */
 const char *wsref_session_subprotocol(const wsref_session *s); /* "" if none */
 const char *wsref_session_extensions(const wsref_session *s);  /* "" if none */

@@ -654,6 +654,9 @@ static void test_log_lines(void **state) {
   assert_true(log_has(t, "] open /echo"));
   assert_true(log_has(t, "] close 1000"));
   assert_true(log_has(t, "handshake 4"));
+  /* Sessions are numbered per server, in accept order: repeatable logs. */
+  assert_true(log_has(t, "[1 127.0.0.1:"));
+  assert_true(log_has(t, "[2 127.0.0.1:"));
   assert_int_equal(stop(t), 0);
 }
 

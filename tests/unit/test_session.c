@@ -1588,6 +1588,24 @@ static void test_session_ids_differ(void **state) {
   wsref_session_free(b);
 }
 
+/* options.id gives the id verbatim (in hex): repeatable across runs, unlike the default. */
+static void test_session_id_option(void **state) {
+  tc *t = *state;
+  wsref_session_options o;
+  wsref_session_options_default(&o);
+  assert_int_equal(o.id, 0);
+  o.id = 42;
+  wsref_session *b = wsref_session_new_server(t->reg, &o, NULL, NULL, t->now);
+  assert_non_null(b);
+  assert_string_equal(wsref_session_id(b), "2a");
+  o.id = UINT64_MAX;
+  wsref_session *c = wsref_session_new_server(t->reg, &o, NULL, NULL, t->now);
+  assert_non_null(c);
+  assert_string_equal(wsref_session_id(c), "ffffffffffffffff");
+  wsref_session_free(b);
+  wsref_session_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_handshake_rfc_sample, setup, teardown),
@@ -1632,6 +1650,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_failures, setup, teardown),
       cmocka_unit_test(test_options_default),
       cmocka_unit_test_setup_teardown(test_session_ids_differ, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_session_id_option, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
