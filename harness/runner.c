@@ -824,6 +824,21 @@ static void sleep_until(cx *x, uint64_t until) {
   }
 }
 
+/* A pause the case asks for (sleep, delay=). A pause that would outlast the case timeout
+ * waits until the timeout only, and ends the case as ERROR: a case problem, not the
+ * target's (a chopped 64 KiB payload with delay=10 would otherwise run for 11 minutes). */
+static bool pause_within_timeout(cx *x, uint64_t us, const char *what) {
+  uint64_t until = wsc_now_us() + us;
+  if (until <= x->deadline) {
+    sleep_until(x, until);
+    return true;
+  }
+  sleep_until(x, x->deadline);
+  fail_error(x, "%s: the pauses the case asks for outlast its timeout (%llu ms); raise timeout= "
+             "or shorten the pauses", what, (unsigned long long)((x->deadline - x->t0) / 1000));
+  return false;
+}
+
 /* ---- output ---- */
 
 static void track_tx(pconn *p, const uint8_t *b, size_t n) {
@@ -899,7 +914,12 @@ static bool write_policy(pconn *p, const uint8_t *b, size_t n, const struct wsc_
     } else if (w->chop && n - off > w->chop) {
       end = off + (size_t)w->chop;
     }
-    if (off > 0 && w->delay_us) sleep_until(x, wsc_now_us() + w->delay_us);
+    if (off > 0 && w->delay_us && !pause_within_timeout(x, w->delay_us, what)) {
+      wsc_wirelog_note(p->log, rel(x), "%s: %zu of %zu octets not sent: the case timeout passed",
+                       what, n - off, n);
+      ok = off > 0;
+      break;
+    }
     if (p->ended) {
       wsc_wirelog_note(p->log, rel(x), "%s: %zu of %zu octets not sent: connection closed", what,
                        n - off, n);
@@ -2417,11 +2437,14 @@ static void send_messages(pconn *p, const uint8_t *b, size_t n, const struct wsc
     } else if (w->coalesce) {
       wsref_buf_append(&p->coalesce, bhead(&fr), wsref_buf_len(&fr));
     } else {
-      if (i > 0 && m->delay_us) sleep_until(x, wsc_now_us() + m->delay_us);
       if (ncuts)
         sfmt(what, sizeof what, "line %d (message %zu of %zu)", line, i + 1, ncuts + 1);
       else
         sfmt(what, sizeof what, "line %d", line);
+      if (i > 0 && m->delay_us && !pause_within_timeout(x, m->delay_us, what)) {
+        wsref_buf_free(&fr);
+        break;
+      }
       write_policy(p, bhead(&fr), wsref_buf_len(&fr), w, what);
     }
     wsref_buf_free(&fr);
@@ -2548,7 +2571,9 @@ static void run_steps(cx *x, size_t from, size_t to) {
       case WSC_STEP_SLEEP:
         wsc_wirelog_note(&x->res->wire, rel(x), "line %d: sleep %llu ms", st->loc.line,
                          (unsigned long long)(st->sleep_us / 1000));
-        sleep_until(x, wsc_now_us() + st->sleep_us);
+        char what[48];
+        sfmt(what, sizeof what, "line %d (sleep)", st->loc.line);
+        pause_within_timeout(x, st->sleep_us, what);
         break;
       case WSC_STEP_EXPECT:
         run_expect(p, st);

@@ -356,6 +356,14 @@ static bool reason_has(const wsc_result *r, const char *s) {
   return true;
 }
 
+static bool wire_has_note(const wsc_wirelog *w, const char *s) {
+  for (size_t i = 0; i < w->n; i++)
+    if (w->chunks[i].dir == WSC_WIRE_NOTE && w->chunks[i].note && strstr(w->chunks[i].note, s))
+      return true;
+  print_error("no wire note with: %s\n", s);
+  return false;
+}
+
 static const char echo_case[] =
     "clause RFC6455 5.6\n"
     "case t.echo \"echo\"\n"
@@ -615,6 +623,37 @@ static const char ping_case[] =
     "  expect ping \"hi\"\n"
     "  expect text \"Hello\"\n"
     "  finish\n";
+
+/* Pauses the case asks for never outlast its timeout: the case ends at the timeout as
+ * ERROR (a case problem), with what was not sent in the wire log. */
+static const char pause_cases[] =
+    "clause RFC6455 5.2\n"
+    "case t.pauses \"write pauses longer than the timeout\"\n"
+    "  timeout 300ms\n"
+    "  send text \"Hello, world\" chop=1 delay=100ms\n"
+    "  expect text \"Hello, world\"\n"
+    "case t.sleepy \"a sleep longer than the timeout\"\n"
+    "  timeout 200ms\n"
+    "  sleep 5s\n"
+    "  send text \"x\"\n"
+    "  expect text \"x\"\n";
+
+static void test_pauses_bounded_by_timeout(void **state) {
+  (void)state;
+  env e;
+  setup(&e, NULL, pause_cases, 0);
+  const wsc_result *r = run1(&e, 0);
+  assert_int_equal(r->verdict, WSC_ERROR);
+  assert_true(reason_has(r, "line 5: the pauses the case asks for outlast its timeout (300 ms)"));
+  assert_true(r->duration_us >= 250000 && r->duration_us < 1500000);
+  assert_true(wire_has_note(&r->wire, "line 5: 15 of 18 octets not sent: the case timeout passed"));
+
+  r = run1(&e, 1);
+  assert_int_equal(r->verdict, WSC_ERROR);
+  assert_true(reason_has(r, "line 9 (sleep): the pauses the case asks for outlast its timeout"));
+  assert_true(r->duration_us >= 150000 && r->duration_us < 1500000);
+  teardown(&e);
+}
 
 static void test_ping_answered(void **state) {
   (void)state;
@@ -1523,6 +1562,7 @@ int main(void) {
       cmocka_unit_test(test_invalid_utf8),
       cmocka_unit_test(test_handshake),
       cmocka_unit_test(test_timing),
+      cmocka_unit_test(test_pauses_bounded_by_timeout),
       cmocka_unit_test(test_ping_answered),
       cmocka_unit_test(test_unclean_close),
       cmocka_unit_test(test_requirements),
