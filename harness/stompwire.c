@@ -52,15 +52,29 @@ int wsc_stomp_version_parse(const char *s, size_t n) {
   return 0;
 }
 
+/* The next comma-separated token of an accept-version list at *i, spaces and tabs around it
+ * trimmed (the specs show none, clients such as "1.1, 1.2" exist: the suite reads what they
+ * mean). Returns false past the end. */
+static bool version_token(const char *list, size_t n, size_t *i, const char **tok, size_t *tn) {
+  if (*i > n) return false;
+  size_t a = *i, j = *i;
+  while (j < n && list[j] != ',') j++;
+  size_t b = j;
+  while (a < b && (list[a] == ' ' || list[a] == '\t')) a++;
+  while (b > a && (list[b - 1] == ' ' || list[b - 1] == '\t')) b--;
+  *tok = list + a;
+  *tn = b - a;
+  *i = j + 1;
+  return true;
+}
+
 int wsc_stomp_version_max(const char *list, size_t n) {
   int best = 0;
-  size_t i = 0;
-  while (i <= n) {
-    size_t j = i;
-    while (j < n && list[j] != ',') j++;
-    int v = wsc_stomp_version_parse(list + i, j - i);
+  size_t i = 0, tn;
+  const char *tok;
+  while (version_token(list, n, &i, &tok, &tn)) {
+    int v = wsc_stomp_version_parse(tok, tn);
     if (v > best) best = v;
-    i = j + 1;
   }
   return best;
 }
@@ -762,13 +776,10 @@ static const sub *find_sub(const wsc_stomp_obs *o, const char *id, size_t n) {
 }
 
 static bool in_accept(const char *list, const char *v, size_t vn) {
-  size_t n = strlen(list), i = 0;
-  while (i <= n) {
-    size_t j = i;
-    while (j < n && list[j] != ',') j++;
-    if (j - i == vn && memcmp(list + i, v, vn) == 0) return true;
-    i = j + 1;
-  }
+  size_t i = 0, tn;
+  const char *tok;
+  while (version_token(list, strlen(list), &i, &tok, &tn))
+    if (tn == vn && memcmp(tok, v, vn) == 0) return true;
   return false;
 }
 

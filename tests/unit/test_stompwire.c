@@ -136,6 +136,11 @@ static void test_versions(void **state) {
   assert_int_equal(wsc_stomp_version_parse("1.3", 3), 0);
   assert_int_equal(wsc_stomp_version_max("1.0,1.1,2.0", 11), 11);
   assert_int_equal(wsc_stomp_version_max("1.2,1.0", 7), 12);
+  /* spaces around the tokens are read past; an empty list or token is no version */
+  assert_int_equal(wsc_stomp_version_max("1.1, 1.2", 8), 12);
+  assert_int_equal(wsc_stomp_version_max(" 1.0 ,\t1.1\t", 11), 11);
+  assert_int_equal(wsc_stomp_version_max("", 0), 0);
+  assert_int_equal(wsc_stomp_version_max(",,", 2), 0);
   assert_int_equal(wsc_stomp_subprotocol_version("V11.STOMP"), 11);
   assert_int_equal(wsc_stomp_subprotocol_version("stomp"), 0);
   assert_true(wsc_stomp_is_server_command("RECEIPT", 7));
@@ -397,6 +402,14 @@ static void test_obs_connected_rules(void **state) {
   assert_true(finding(&f, "stomp-version-not-offered", "STOMP1.1 CN-05"));
   assert_true(finding(&f, "stomp-heart-beat", "STOMP1.2 HB-01"));
   assert_true(finding(&f, "stomp-server-header", "STOMP1.2 CN-09"));
+  obs_stop(&f);
+
+  /* "1.1, 1.2" offers 1.2: no CN-05 finding for version:1.2 */
+  obs_start(&f, 12);
+  SENT(&f, "CONNECT\naccept-version:1.1, 1.2\nhost:h\n\n\0");
+  assert_int_equal(wsc_stomp_obs_version(f.o), 12);
+  MSG(&f, "CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:s/1\n\n\0");
+  assert_int_equal(f.res.nfindings, 0);
   obs_stop(&f);
 
   obs_start(&f, 12);
