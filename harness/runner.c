@@ -2123,6 +2123,13 @@ static bool finish_handshake(pconn *p, size_t pipelined) {
     if (wsref_buf_len(&acc)) {
       ssize_t k = wsref_http_parse_response((const char *)wsref_buf_head(&acc), wsref_buf_len(&acc),
                                             &lim, r.rs);
+      if (k > 0 && r.rs->status >= 100 && r.rs->status <= 199 && r.rs->status != 101) {
+        /* RFC 9110 15.2: an interim response; the final one follows */
+        wsc_wirelog_note(p->log, rel(x), "%sinterim response %d skipped (RFC 9110 15.2)", pf,
+                         r.rs->status);
+        wsref_buf_consume(&acc, (size_t)k);
+        continue;
+      }
       if (k > 0) {
         r.complete = true;
         r.head_len = (size_t)k;

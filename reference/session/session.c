@@ -570,10 +570,17 @@ static int client_handshake_failed(wsref_session *s, int status, int err) {
 static int client_handshake(wsref_session *s, const uint8_t *data, size_t len) {
   if (wsref_buf_append(&s->hs_in, data, len) < 0)
     return client_handshake_failed(s, 0, WSREF_E_NOMEM);
-  const char *buf = (const char *)wsref_buf_head(&s->hs_in);
-  ssize_t r = wsref_http_parse_response(buf, wsref_buf_len(&s->hs_in), &s->opt.http, s->res);
-  if (r == WSREF_NEED_MORE) return 0;
-  if (r < 0) return client_handshake_failed(s, 0, (int)r);
+  ssize_t r;
+  for (;;) {
+    const char *buf = (const char *)wsref_buf_head(&s->hs_in);
+    r = wsref_http_parse_response(buf, wsref_buf_len(&s->hs_in), &s->opt.http, s->res);
+    if (r == WSREF_NEED_MORE) return 0;
+    if (r < 0) return client_handshake_failed(s, 0, (int)r);
+    /* RFC 9110 15.2: a 1xx other than 101 is interim; the final response follows. */
+    if (s->res->status < 100 || s->res->status > 199 || s->res->status == 101) break;
+    slog(s, "interim response %d skipped", s->res->status);
+    wsref_buf_consume(&s->hs_in, (size_t)r);
+  }
   int rc = wsref_handshake_client_verify(&s->hs, s->res, s->subprotocol);
   if (rc < 0) return client_handshake_failed(s, s->res->status, rc);
   const wsref_http_header *ext =

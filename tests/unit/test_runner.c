@@ -48,6 +48,7 @@ typedef struct fake_opts {
   bool ping_first;         /* sends ping "hi" right after the 101 and checks the pong */
   bool keep_tcp;           /* after the closing handshake, leaves TCP open */
   const char *subprotocol; /* selected in the 101 */
+  bool interim;            /* 100 Continue and 103 Early Hints before the 101 */
 } fake_opts;
 
 typedef struct fake {
@@ -142,6 +143,13 @@ static void serve(fake *f, int fd) {
   wsref_accept_compute(key->value.p, key->value.n, accept);
   if (f->o.wrong_accept) accept[0] = accept[0] == 'A' ? 'B' : 'A';
   char resp[512];
+  if (f->o.interim) {
+    static const char hints[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                                "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n";
+    send_all(fd, hints, 10);
+    usleep(20000);
+    send_all(fd, hints + 10, sizeof hints - 11);
+  }
   int rl =
       snprintf(resp, sizeof resp,
                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -652,6 +660,21 @@ static void test_pauses_bounded_by_timeout(void **state) {
   assert_int_equal(r->verdict, WSC_ERROR);
   assert_true(reason_has(r, "line 9 (sleep): the pauses the case asks for outlast its timeout"));
   assert_true(r->duration_us >= 150000 && r->duration_us < 1500000);
+  teardown(&e);
+}
+
+/* Interim 1xx responses before the 101 are skipped and noted (RFC 9110 15.2). */
+static void test_interim_responses(void **state) {
+  (void)state;
+  fake_opts o = {.interim = true};
+  env e;
+  setup(&e, &o, echo_case, 0);
+  const wsc_result *r = run1(&e, 0);
+  assert_int_equal(r->verdict, WSC_PASS);
+  assert_int_equal(r->status, 101);
+  assert_true(r->response_len > 0 && memcmp(r->response, "HTTP/1.1 101 ", 13) == 0);
+  assert_true(wire_has_note(&r->wire, "interim response 100 skipped (RFC 9110 15.2)"));
+  assert_true(wire_has_note(&r->wire, "interim response 103 skipped"));
   teardown(&e);
 }
 
@@ -1563,6 +1586,7 @@ int main(void) {
       cmocka_unit_test(test_handshake),
       cmocka_unit_test(test_timing),
       cmocka_unit_test(test_pauses_bounded_by_timeout),
+      cmocka_unit_test(test_interim_responses),
       cmocka_unit_test(test_ping_answered),
       cmocka_unit_test(test_unclean_close),
       cmocka_unit_test(test_requirements),

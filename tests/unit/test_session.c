@@ -1388,6 +1388,26 @@ static const char resp_101_chat[] =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Accept: " PEER_SAMPLE_ACCEPT "\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
 
+/* RFC 9110 15.2: interim 1xx responses before the 101 are skipped, even split across reads. */
+static void test_client_interim_responses(void **state) {
+  tc *t = *state;
+  new_client(t);
+  drain(t);
+  wsref_buf_reset(&t->out);
+  static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                                "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n";
+  char all[1024];
+  int n = snprintf(all, sizeof all, "%s%s", interim, resp_101_chat);
+  assert_int_equal(feed(t, (const uint8_t *)all, 10), 0);
+  assert_int_equal(wsref_session_state(t->s), WSREF_STATE_CONNECTING);
+  assert_int_equal(feed(t, (const uint8_t *)all + 10, (size_t)n - 10), 0);
+  expect_ev(t, "open\n");
+  expect_log(t,
+             "interim response 100 skipped\ninterim response 103 skipped\n"
+             "open /chat subprotocol=chat\n");
+  assert_int_equal(wsref_session_state(t->s), WSREF_STATE_OPEN);
+}
+
 static void test_client_session(void **state) {
   tc *t = *state;
   new_client(t);
@@ -1651,6 +1671,7 @@ int main(void) {
       cmocka_unit_test(test_options_default),
       cmocka_unit_test_setup_teardown(test_session_ids_differ, setup, teardown),
       cmocka_unit_test_setup_teardown(test_session_id_option, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_interim_responses, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
