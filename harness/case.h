@@ -487,6 +487,7 @@ enum wsc_hdr_match {
   WSC_HM_ABSENT,
   WSC_HM_PRESENT,
   WSC_HM_ACCEPT, /* `= $accept`: equals base64(SHA-1(key + GUID)) for the key sent */
+  WSC_HM_LACKS,  /* no field of that name lists the token `value` (absent fields lack it) */
 };
 
 struct wsc_hs_expect {

@@ -1412,7 +1412,7 @@ static void expect_handshake_kind(struct pctx *x, const struct sline *L, const c
   } else if (streq(what, "header")) {
     h.kind = WSC_HSX_HEADER;
     if (end < 4) {
-      TERR(x, &L->t[1], "expect header needs a name and =, contains, absent or present");
+      TERR(x, &L->t[1], "expect header needs a name and =, contains, lacks, absent or present");
       return;
     }
     const char *nm = L->t[2].s;
@@ -1431,17 +1431,17 @@ static void expect_handshake_kind(struct pctx *x, const struct sline *L, const c
         h.op = WSC_HM_EQUALS;
         h.value = end > 4 ? text_arg(L, 4, end) : xstrdup("");
       }
-    } else if (streq(op->s, "contains")) {
-      h.op = WSC_HM_CONTAINS;
+    } else if (streq(op->s, "contains") || streq(op->s, "lacks")) {
+      h.op = streq(op->s, "lacks") ? WSC_HM_LACKS : WSC_HM_CONTAINS;
       if (end != 5)
-        TERR(x, op, "contains needs one token");
+        TERR(x, op, "%s needs one token", op->s);
       else
         h.value = text_arg(L, 4, end);
     } else if (streq(op->s, "absent") || streq(op->s, "present")) {
       h.op = streq(op->s, "absent") ? WSC_HM_ABSENT : WSC_HM_PRESENT;
       if (end != 4) TERR(x, &L->t[4], "unexpected '%s' after %s", L->t[4].s, op->s);
     } else {
-      TERR(x, op, "bad header check '%s': =, contains, absent or present", op->s);
+      TERR(x, op, "bad header check '%s': =, contains, lacks, absent or present", op->s);
     }
   } else { /* body */
     h.kind = WSC_HSX_BODY;

@@ -2523,6 +2523,10 @@ static void render_handshake(rend *r) {
             puts_(r, "contains ");
             put_uq(r, e->value, strlen(e->value), false);
             break;
+          case WSC_HM_LACKS:
+            puts_(r, "lacks ");
+            put_uq(r, e->value, strlen(e->value), false);
+            break;
           case WSC_HM_ABSENT:
             puts_(r, "absent");
             break;

@@ -1852,11 +1852,11 @@ static char *hs_expect_desc(const struct wsc_hs_expect *h, const struct wsc_payl
       }
       break;
     case WSC_HSX_HEADER: {
-      static const char *const ops[] = {"=", "contains", "absent", "present", "= $accept"};
-      wsref_buf_appendf(
-          &b, "header %s %s%s%s", h->name ? h->name : "", ops[h->op],
-          (h->op == WSC_HM_EQUALS || h->op == WSC_HM_CONTAINS) ? " " : "",
-          (h->op == WSC_HM_EQUALS || h->op == WSC_HM_CONTAINS) && h->value ? h->value : "");
+      static const char *const ops[] = {"=",       "contains",  "absent",
+                                        "present", "= $accept", "lacks"};
+      bool valued = h->op == WSC_HM_EQUALS || h->op == WSC_HM_CONTAINS || h->op == WSC_HM_LACKS;
+      wsref_buf_appendf(&b, "header %s %s%s%s", h->name ? h->name : "", ops[h->op],
+                        valued ? " " : "", valued && h->value ? h->value : "");
       break;
     }
     case WSC_HSX_BODY: {
@@ -1928,6 +1928,9 @@ static bool hs_check(pconn *p, const struct wsc_hs_expect *h, const hsresp *r, c
           break;
         case WSC_HM_ACCEPT:
           ok = accept && header_equals(rs, h->name, accept);
+          break;
+        case WSC_HM_LACKS:
+          ok = !wsref_http_has_token(rs->headers, rs->nheaders, h->name, h->value ? h->value : "");
           break;
       }
       if (!ok) {

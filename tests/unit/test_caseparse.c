@@ -677,6 +677,7 @@ static void test_handshake(void **state) {
           "  expect header X-A: absent\n"
           "  expect header X-B present else=info\n"
           "  expect header X-C = \"quoted value\"\n"
+          "  expect header Connection lacks close\n"
           "  expect body contains \"Upgrade Required\"\n",
           &s);
   const struct wsc_handshake *h = &s.cases[0].hs;
@@ -704,7 +705,7 @@ static void test_handshake(void **state) {
   assert_int_equal(h->write.delay_us, 5000);
   assert_true(h->pipeline);
 
-  assert_int_equal(h->nexpects, 10); /* explicit fail/status: no implicit ok */
+  assert_int_equal(h->nexpects, 11); /* explicit fail/status: no implicit ok */
   const struct wsc_hs_expect *x = h->expects;
   assert_int_equal(x[0].kind, WSC_HSX_FAIL);
   assert_false(x[0].implicit);
@@ -732,9 +733,12 @@ static void test_handshake(void **state) {
   assert_int_equal(x[7].op, WSC_HM_PRESENT);
   assert_int_equal(x[7].miss_grade, WSC_GRADE_INFO);
   assert_string_equal(x[8].value, "quoted value");
-  assert_int_equal(x[9].kind, WSC_HSX_BODY);
-  assert_payload(x[9].body, "Upgrade Required", 16);
-  assert_int_equal(x[9].loc.line, 25);
+  assert_int_equal(x[9].op, WSC_HM_LACKS);
+  assert_string_equal(x[9].name, "Connection");
+  assert_string_equal(x[9].value, "close");
+  assert_int_equal(x[10].kind, WSC_HSX_BODY);
+  assert_payload(x[10].body, "Upgrade Required", 16);
+  assert_int_equal(x[10].loc.line, 26);
   assert_int_equal(s.cases[0].nsteps, 0);
   wsc_suite_free(&s);
 }
@@ -1067,11 +1071,12 @@ static void test_errors(void **state) {
       {HDR "  expect status\n",
        "t.case:4:10: expect status needs at least one status code, e.g. 426 or 4xx\n"},
       {HDR "  expect header Foo bar\n",
-       "t.case:4:21: bad header check 'bar': =, contains, absent or present\n"},
+       "t.case:4:21: bad header check 'bar': =, contains, lacks, absent or present\n"},
       {HDR "  expect header Foo\n",
-       "t.case:4:10: expect header needs a name and =, contains, absent or present\n"},
+       "t.case:4:10: expect header needs a name and =, contains, lacks, absent or present\n"},
       {HDR "  expect header F@o present\n", "t.case:4:17: bad header name 'F@o'\n"},
       {HDR "  expect header Foo contains a b\n", "t.case:4:21: contains needs one token\n"},
+      {HDR "  expect header Foo lacks\n", "t.case:4:21: lacks needs one token\n"},
       {HDR "  expect header Foo absent x\n", "t.case:4:28: unexpected 'x' after absent\n"},
       {HDR "  expect handshake maybe\n", "t.case:4:10: expect handshake needs ok or fail\n"},
       {HDR "  expect body has \"x\"\n", "t.case:4:10: expect body needs: contains PAYLOAD\n"},

@@ -767,6 +767,26 @@ static void test_requirements(void **state) {
   assert_int_equal(run1(&e, 0)->verdict, WSC_PASS);
   teardown(&e);
 
+  /* lacks: the token is in no field of that name (an absent field lacks every token) */
+  static const char lacks_cases[] =
+      "clause RFC6455 4.2.2\n"
+      "case t.lacks \"lacks holds\"\n"
+      "  requires subprotocol chat\n"
+      "  expect header Sec-WebSocket-Protocol lacks superchat\n"
+      "  expect header X-None lacks x\n"
+      "  finish\n"
+      "case t.lacks.not \"lacks fails\"\n"
+      "  requires subprotocol chat\n"
+      "  expect header Sec-WebSocket-Protocol lacks CHAT\n"
+      "  finish\n";
+  setup(&e, &o, lacks_cases, 0);
+  assert_int_equal(run1(&e, 0)->verdict, WSC_PASS);
+  r = run1(&e, 1);
+  assert_int_equal(r->verdict, WSC_FAIL);
+  assert_true(reason_has(r, "header Sec-WebSocket-Protocol lacks CHAT"));
+  assert_true(reason_has(r, "Sec-WebSocket-Protocol: chat"));
+  teardown(&e);
+
   /* choosing what was not offered is a finding */
   fake_opts o2 = {.subprotocol = "other"};
   setup(&e, &o2, echo_case, 0);
