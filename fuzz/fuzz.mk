@@ -23,15 +23,21 @@ LLVM_SUFFIX  ?= $(if $(shell command -v llvm-profdata-14 2>/dev/null),-14,)
 # targets; the archive links only what a target uses.)
 FUZZ_LIB_SRC := $(sort $(wildcard reference/base/*.c reference/codec/*.c \
                   reference/handshake/*.c reference/session/*.c reference/app/*.c))
-# The case-file parser target links the harness as the main build does (libwsc.a: all of
-# harness/ but main.c); the archive pulls in only what the parser uses.
+# The harness's own parsers (case files, the strict observers of what a server sends, report
+# JSON) link the harness as the main build does (libwsc.a: all of harness/ but main.c); the
+# archive pulls in only what each target uses.
 FUZZ_WSC_SRC := $(sort $(filter-out harness/main.c,$(wildcard harness/*.c)))
+FUZZ_WSC_NAMES := caseparse observer stomp_observer report
 
 FUZZ_ALL_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
-# fuzz_caseparse is built only once the harness's case-file parser exists.
+# The harness targets are built only where the harness exists.
 FUZZ_SRC     := $(if $(wildcard harness/caseparse.c),$(FUZZ_ALL_SRC),\
-                  $(filter-out fuzz/fuzz_caseparse.c,$(FUZZ_ALL_SRC)))
+                  $(filter-out $(FUZZ_WSC_NAMES:%=fuzz/fuzz_%.c),$(FUZZ_ALL_SRC)))
 FUZZ_NAMES   := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+FUZZ_WSC_BINS := $(filter $(FUZZ_WSC_NAMES:%=$(FUZZ_OUT)/bin/fuzz_%),\
+                   $(FUZZ_NAMES:%=$(FUZZ_OUT)/bin/fuzz_%))
+FUZZ_WSC_COVBINS := $(filter $(FUZZ_WSC_NAMES:%=$(FUZZ_OUT)/cov/bin/fuzz_%),\
+                      $(FUZZ_NAMES:%=$(FUZZ_OUT)/cov/bin/fuzz_%))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_OUT)/bin/fuzz_%)
 FUZZ_COVBINS := $(FUZZ_NAMES:%=$(FUZZ_OUT)/cov/bin/fuzz_%)
 
@@ -64,7 +70,7 @@ $(FUZZ_LIBA): $(FUZZ_LIB_OBJ)
 $(FUZZ_WSCA): $(FUZZ_WSC_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(FUZZ_OUT)/bin/fuzz_caseparse: $(FUZZ_OUT)/obj/fuzz/fuzz_caseparse.o \
+$(FUZZ_WSC_BINS): $(FUZZ_OUT)/bin/fuzz_%: $(FUZZ_OUT)/obj/fuzz/fuzz_%.o \
     $(FUZZ_SUPPORT:%.c=$(FUZZ_OUT)/obj/%.o) $(FUZZ_WSCA) $(FUZZ_LIBA)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ $(FUZZ_LIBS) -o $@
@@ -95,7 +101,7 @@ $(FUZZ_OUT)/cov/libapp-cov.a: $(FUZZ_COV_APP_OBJ)
 $(FUZZ_OUT)/cov/libwsc-cov.a: $(FUZZ_COV_WSC_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(FUZZ_OUT)/cov/bin/fuzz_caseparse: $(FUZZ_OUT)/cov/obj/fuzz/fuzz_caseparse.o $(FUZZ_COV_MAIN) \
+$(FUZZ_WSC_COVBINS): $(FUZZ_OUT)/cov/bin/fuzz_%: $(FUZZ_OUT)/cov/obj/fuzz/fuzz_%.o $(FUZZ_COV_MAIN) \
     $(FUZZ_SUPPORT:%.c=$(FUZZ_OUT)/cov/obj/%.o) $(FUZZ_OUT)/cov/libwsc-cov.a \
     $(FUZZ_COV_LAY_OBJ) $(FUZZ_OUT)/cov/libapp-cov.a
 	@mkdir -p $(dir $@)

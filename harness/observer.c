@@ -312,13 +312,15 @@ int wsc_observer_feed(wsc_observer *o, const uint8_t *p, size_t n, uint64_t t_us
     o->rx_off += n;
     return 0;
   }
+  /* nothing to decode (and p may be NULL): every event of earlier input is already queued */
+  if (n == 0) return 0;
   if (n > o->scratch_cap) {
     uint8_t *s = realloc(o->scratch, n);
     if (!s) return o->err = WSREF_E_NOMEM;
     o->scratch = s;
     o->scratch_cap = n;
   }
-  if (n) memcpy(o->scratch, p, n);
+  memcpy(o->scratch, p, n);
   uint8_t *buf = o->scratch;
   size_t pos = 0;
   for (;;) {

@@ -86,6 +86,28 @@ static void test_text_ok(void **state) {
   finish(&f);
 }
 
+/* Feeding nothing (NULL, 0) is allowed at any point (fuzz_observer found NULL + 0 in the
+ * decoding loop, undefined behaviour). */
+static void test_feed_nothing(void **state) {
+  (void)state;
+  fx f;
+  start(&f, NULL);
+  assert_int_equal(wsc_observer_feed(&f.obs, NULL, 0, 7), 0);
+  FEED(&f, "\x81\x02");
+  assert_int_equal(wsc_observer_feed(&f.obs, NULL, 0, 7), 0);
+  drain(&f);
+  assert_int_equal(f.nev, 0);
+  assert_true(wsc_observer_partial(&f.obs));
+  FEED(&f, "Hi\x8a\x00");
+  assert_int_equal(wsc_observer_feed(&f.obs, NULL, 0, 7), 0);
+  drain(&f);
+  assert_int_equal(f.nev, 2);
+  assert_int_equal(f.ev[0].type, WSC_EV_TEXT);
+  assert_int_equal(f.ev[1].type, WSC_EV_PONG);
+  assert_int_equal(f.res.nfindings, 0);
+  finish(&f);
+}
+
 static void test_masked(void **state) {
   (void)state;
   fx f;
@@ -408,6 +430,7 @@ static void test_response(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_ok),
+      cmocka_unit_test(test_feed_nothing),
       cmocka_unit_test(test_masked),
       cmocka_unit_test(test_non_minimal),
       cmocka_unit_test(test_rsv),
