@@ -391,6 +391,25 @@ static void test_obs_syntax_rules(void **state) {
   obs_stop(&f);
 }
 
+/* Once the suite sent a frame it cannot track, tracking stops at that frame, however the
+ * bytes were cut: whole, the CONNECT behind it used to be tracked as well, cut not
+ * (fuzz_stomp_observer finding). */
+static void test_obs_untracked_cut_independent(void **state) {
+  (void)state;
+  static const char sent[] = "not-a-command\n\n\0CONNECT\naccept-version:1.0\nhost:h\n\n\0";
+  for (size_t cut = 0; cut < sizeof sent - 1; cut++) {
+    obs_fx f;
+    obs_start(&f, 12);
+    if (cut) wsc_stomp_obs_sent(f.o, (const uint8_t *)sent, cut);
+    wsc_stomp_obs_sent(f.o, (const uint8_t *)sent + cut, sizeof sent - 1 - cut);
+    assert_int_equal(wsc_stomp_obs_version(f.o), 12);
+    /* untracked: a RECEIPT nobody can have asked for is not judged */
+    MSG(&f, "RECEIPT\nreceipt-id:77\n\n\0");
+    assert_int_equal(f.res.nfindings, 0);
+    obs_stop(&f);
+  }
+}
+
 static void test_obs_connected_rules(void **state) {
   (void)state;
   obs_fx f;
@@ -448,6 +467,7 @@ int main(void) {
       cmocka_unit_test(test_obs_receipt_and_error),
       cmocka_unit_test(test_obs_syntax_rules),
       cmocka_unit_test(test_obs_connected_rules),
+      cmocka_unit_test(test_obs_untracked_cut_independent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
