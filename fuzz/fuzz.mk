@@ -123,9 +123,12 @@ $(FUZZ_OUT)/tools/obj/%.o: %.c
 $(FUZZ_OUT)/tools/libwsref-tools.a: $(FUZZ_LIB_SRC:%.c=$(FUZZ_OUT)/tools/obj/%.o)
 	rm -f $@ && ar rcs $@ $^
 
+$(FUZZ_OUT)/tools/libwsc-tools.a: $(FUZZ_WSC_SRC:%.c=$(FUZZ_OUT)/tools/obj/%.o)
+	rm -f $@ && ar rcs $@ $^
+
 $(FUZZ_EMIT): $(FUZZ_OUT)/tools/obj/fuzz/seeds/emit.o $(FUZZ_OUT)/tools/obj/fuzz/seeds/emit_stomp.o \
-    $(FUZZ_SUPPORT:%.c=$(FUZZ_OUT)/tools/obj/%.o) \
-    $(FUZZ_OUT)/tools/libwsref-tools.a
+    $(FUZZ_OUT)/tools/obj/fuzz/seeds/emit_harness.o $(FUZZ_SUPPORT:%.c=$(FUZZ_OUT)/tools/obj/%.o) \
+    $(FUZZ_OUT)/tools/libwsc-tools.a $(FUZZ_OUT)/tools/libwsref-tools.a
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -fsanitize=address,undefined $^ $(FUZZ_LIBS) -o $@
 

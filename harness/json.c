@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "codec/utf8.h"
 
 /* ---- writer ---- */
 
@@ -348,6 +349,11 @@ static char *parse_string(rd *r, size_t *len_out) {
     fail(r, "unterminated string");
     return NULL;
   }
+  /* JSON text is UTF-8 (RFC 8259 8.1); escapes are ASCII, so the raw bytes can be checked */
+  if (!wsref_utf8_valid((const uint8_t *)r->s + start, end - start)) {
+    fail(r, "invalid UTF-8 in string");
+    return NULL;
+  }
   char *o = malloc(end - start + 1);
   if (!o) {
     fail(r, "out of memory");
@@ -564,6 +570,12 @@ static wsc_json *parse_value(rd *r) {
       } else {
         j->i = v;
       }
+    } else if (d != d) {
+      j->i = 0;
+    } else if (d >= 9223372036854775807.0) {
+      j->i = INT64_MAX; /* 1e999 is inf: converting it would be undefined */
+    } else if (d <= -9223372036854775808.0) {
+      j->i = INT64_MIN;
     } else {
       j->i = (int64_t)d;
     }

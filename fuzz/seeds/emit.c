@@ -37,6 +37,9 @@
 
 /* fuzz/seeds/emit_stomp.c: the STOMP targets' seeds. */
 void emit_stomp_seeds(void (*write)(const char *target, const void *data, size_t n));
+/* fuzz/seeds/emit_harness.c: the harness targets' seeds, derived from the others. */
+void emit_harness_derive(void (*write)(const char *target, const void *data, size_t n),
+                         const char *target, const uint8_t *p, size_t n);
 
 static const char *g_out;
 static unsigned long g_written;
@@ -64,6 +67,7 @@ static void write_seed(const char *target, const void *data, size_t n) {
     exit(1);
   }
   g_written++;
+  emit_harness_derive(write_seed, target, p, n);
 }
 
 /* prefix bytes + body */

@@ -670,8 +670,19 @@ static void test_json_reader(void **state) {
   assert_string_equal(wsc_json_get_str(j, "a", "dflt"), "dflt");
   wsc_json_free(j);
 
+  /* numbers past int64 as integers: clamped, not converted (1e999 is inf; fuzz_report) */
+  static const char huge[] = "{\"p\": 1e999, \"n\": -1e999, \"f\": 1.5e300, \"s\": -2.5}";
+  j = wsc_json_parse(huge, strlen(huge), err, sizeof err);
+  assert_non_null(j);
+  assert_int_equal(wsc_json_get_int(j, "p", 0), INT64_MAX);
+  assert_int_equal(wsc_json_get_int(j, "n", 0), INT64_MIN);
+  assert_int_equal(wsc_json_get_int(j, "f", 0), INT64_MAX);
+  assert_int_equal(wsc_json_get_int(j, "s", 0), -2);
+  wsc_json_free(j);
+
   static const char *const bad[] = {"",        "{",   "[1 2]", "{\"a\" 1}",
-                                    "\"\\q\"", "tru", "{} x",  "\"a\nb\""};
+                                    "\"\\q\"", "tru", "{} x",  "\"a\nb\"",
+                                    "[\"ok\", \"seed\xd2\xd4\"]"};
   static const char *const why[] = {"1:1: unexpected end of input",
                                     "1:2: expected a member name",
                                     "1:4: expected ',' or ']'",
@@ -679,7 +690,8 @@ static void test_json_reader(void **state) {
                                     "1:4: bad escape",
                                     "1:1: unexpected character",
                                     "1:4: trailing data after the document",
-                                    "1:3: control character in string"};
+                                    "1:3: control character in string",
+                                    "1:9: invalid UTF-8 in string"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_null(wsc_json_parse(bad[i], strlen(bad[i]), err, sizeof err));
     assert_string_equal(err, why[i]);
