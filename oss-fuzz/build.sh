@@ -40,7 +40,8 @@ for f in fuzz/support/*.c; do
   support_objs+=("$(compile "$f")")
 done
 
-# The harness as the main build links it (all of harness/ but main.c), for fuzz_caseparse.
+# The harness as the main build links it (all of harness/ but main.c), for the harness's own
+# targets: case files, the strict observers, the report reader and writers.
 wsc_objs=()
 if [ -f harness/caseparse.c ]; then
   for f in harness/*.c; do
@@ -52,8 +53,9 @@ fi
 
 # Seeds: the emitter is a host tool, built without the fuzzing flags.
 seeds="$WORK/wsconform-seeds"
-emit_srcs=(fuzz/seeds/emit.c fuzz/seeds/emit_stomp.c reference/base/*.c reference/codec/*.c reference/handshake/*.c
-           reference/session/*.c)
+emit_srcs=(fuzz/seeds/emit.c fuzz/seeds/emit_stomp.c fuzz/seeds/emit_harness.c reference/base/*.c
+           reference/codec/*.c reference/handshake/*.c reference/session/*.c)
+for f in harness/*.c; do [ "$f" = harness/main.c ] || emit_srcs+=("$f"); done
 for f in fuzz/support/*.c; do [ "$f" = fuzz/support/replay_main.c ] || emit_srcs+=("$f"); done
 clang $std $inc -O1 "${emit_srcs[@]}" $deps -o "$WORK/wsconform-emit"
 FUZZ_EMIT="$WORK/wsconform-emit" fuzz/seeds/gen.sh "$seeds"
@@ -62,10 +64,12 @@ for src in fuzz/fuzz_*.c; do
   name=$(basename "$src" .c)   # fuzz_frame
   short=${name#fuzz_}          # frame
   extra=()
-  if [ "$short" = caseparse ]; then
-    [ ${#wsc_objs[@]} -gt 0 ] || continue
-    extra=("${wsc_objs[@]}")
-  fi
+  case "$short" in
+    caseparse | observer | stomp_observer | report)
+      [ ${#wsc_objs[@]} -gt 0 ] || continue
+      extra=("${wsc_objs[@]}")
+      ;;
+  esac
   o=$(compile "$src")
   $CXX $CXXFLAGS "$o" "${support_objs[@]}" "${extra[@]}" "$obj/libwsref-fuzz.a" \
     $LIB_FUZZING_ENGINE $deps -o "$OUT/$name"
