@@ -17,6 +17,10 @@ that reads it (fuzz/README.md, "Input formats"):
   http_request    the client's head            http_response  the server's head (rewritten)
   frame           the frames after each head, parsed in the matching role
 
+  observer        the server's stream with its head (options bit 6) and its frames alone
+  report          the case as a one-case report (the run's header kept), when it fits in
+                  the target's max_len
+
 STOMP connections (a request for a path with "stomp" in it, or a v1x.stomp subprotocol)
 also give:
 
@@ -27,6 +31,8 @@ also give:
                   close/ping/pong frames as control operations, pauses as clock advances;
                   once for the spec profile with the embedded broker's 1 s heart-beats,
                   once for the spring profile
+  stomp_observer  the connection's STOMP traffic as records in the order of the log: each
+                  broker message, and each client message as octets the suite sent
 
 File names are the first 16 hex digits of the content's SHA-1, so re-importing is
 idempotent. Only the Python standard library is used.
@@ -40,6 +46,8 @@ import sys
 SAMPLE_ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # accept for the RFC 6455 sample nonce
 MAX_FRAME_SEED = 4096 + 64
 MAX_STOMP_SEED = 8000  # fuzz_stomp max_len is 8192
+MAX_OBSERVER_SEED = 8000  # fuzz_observer, fuzz_stomp_observer max_len is 8192
+MAX_REPORT_SEED = 16000  # fuzz_report max_len is 16384
 
 
 def write(outdir, target, data):
@@ -228,10 +236,38 @@ def import_connection(outdir, tx, tx_chunks, rx, rx_chunks):
         write(outdir, "session_client", session_seed(0x08, 0x00, 0x22, b"", s2c))
         h = head_end(s2c)
         write(outdir, "http_response", bytes([0x08, 0x00]) + s2c[:h])
+        write(outdir, "observer", bytes([0x40, 0x00]) + s2c[:MAX_OBSERVER_SEED])
         if len(s2c) > h:
             write(outdir, "frame", bytes([0x01, 0x00]) + s2c[h:h + MAX_FRAME_SEED])
-        n += 3
+            write(outdir, "observer", bytes([0x00, 0x02, 1, 7]) + s2c[h:h + MAX_OBSERVER_SEED])
+        n += 4
     return n, c2s, s2c
+
+
+def stomp_observer_seed(outdir, name, c2s, s2c, events, vbits):
+    """The connection's data messages as fuzz_stomp_observer records, in log order."""
+    hc, hs = head_end(c2s), head_end(s2c)
+    msgs = {"tx": ws_messages(c2s[hc:]), "rx": ws_messages(s2c[hs:])}
+    base = {"tx": hc, "rx": hs}
+    pos, done = {"tx": 0, "rx": 0}, {"tx": 0, "rx": 0}
+    recs = bytearray()
+    for ename, d, chunk, _ in events:
+        if ename != name:
+            continue
+        pos[d] += len(chunk)
+        seen = pos[d] - base[d]
+        for op, pl, end in msgs[d][done[d]:]:
+            if end > seen:
+                break
+            done[d] += 1
+            if op not in (1, 2) or len(pl) > 0xFFFF:
+                continue
+            tag = 2 if d == "tx" else op - 1
+            recs += bytes([tag, len(pl) & 255, len(pl) >> 8]) + pl
+    if recs and len(recs) <= MAX_OBSERVER_SEED:
+        write(outdir, "stomp_observer", bytes([vbits | 0x20, 0]) + bytes(recs))
+        return 1
+    return 0
 
 
 def stomp_stream(b):
@@ -275,6 +311,8 @@ def import_case(outdir, case):
         # the harness played the client: its tx is the client stream
         if tx_chunks and b"".join(tx_chunks).startswith(b"GET "):
             stomp.append((name, c2s, proto))
+            n += stomp_observer_seed(outdir, name, c2s, s2c or b"", events,
+                                     {1: 1, 2: 2, 3: 3}.get(proto, 0))
     if stomp:
         n += stomp_server_seeds(outdir, stomp, events)
     return n
@@ -288,6 +326,12 @@ def main():
         report = json.load(f)
     cases = report.get("cases") or []
     total = sum(import_case(sys.argv[2], c) for c in cases)
+    header = {k: report[k] for k in ("schema", "tool", "run") if k in report}
+    for c in cases:
+        mini = json.dumps(dict(header, cases=[c]), indent=1).encode()
+        if len(mini) <= MAX_REPORT_SEED:
+            write(sys.argv[2], "report", mini)
+            total += 1
     sys.stderr.write("import_report: %d seeds from %d cases of %s\n" % (total, len(cases), sys.argv[1]))
     return 0
 
