@@ -2578,13 +2578,14 @@ static void run_steps(cx *x, size_t from, size_t to) {
         wsref_buf_free(&b);
         break;
       }
-      case WSC_STEP_SLEEP:
+      case WSC_STEP_SLEEP: {
         wsc_wirelog_note(&x->res->wire, rel(x), "line %d: sleep %llu ms", st->loc.line,
                          (unsigned long long)(st->sleep_us / 1000));
         char what[48];
         sfmt(what, sizeof what, "line %d (sleep)", st->loc.line);
         pause_within_timeout(x, st->sleep_us, what);
         break;
+      }
       case WSC_STEP_EXPECT:
         run_expect(p, st);
         break;
