@@ -4,7 +4,8 @@
 # (no crash, no hang), and one against a deliberately broken server (peers/
 # broken_ws_server.py: exits on an RSV1 frame, blocks on a declared length over 1 MiB) that
 # must find both bugs and write cases that `wsconform run --case FILE` replays as FAIL or
-# ERROR against that server, and as PASS against wsref-server.
+# ERROR against that server, and as PASS against wsref-server; and a short campaign against
+# Debian's python3-websockets, end to end.
 . "$(dirname "$0")/lib.sh"
 WSC=$WSC_BUILD/bin/wsconform
 need_bins "$WSC" "$SERVER"
@@ -172,6 +173,37 @@ for kind in crash hang; do
   # the same file against the reference server passes: it isolates the bug
   timeout 60 "$WSC" run --case "$f" -f md -o - >"$TMP/replay-ref-$kind.md" 2>&1
   check "$kind-001.case passes against the reference server" test $? -eq 0
+done
+
+# ---- a real third-party server: Debian's python3-websockets ---------------------------------
+# End to end against a server we did not write: the campaign runs to its end, the server
+# neither crashes nor hangs, and every finding is a case file that lints and that passes
+# against the reference server (so it accuses the target, not the suite).
+if ! "$PY" -c 'import websockets' 2>/dev/null; then
+  skip "python3-websockets campaign: the module is not installed"
+  done_testing
+fi
+py=$TMP/pyws
+timeout 300 "$WSC" fuzz --seed 11 --time 15s --hang-timeout 2s --shrink-time 5s --max-findings 2 \
+  -o "$py" --exec "$PY $PEERS/py_echo_server.py --port {port}" 'ws://127.0.0.1:{port}/' \
+  >"$TMP/py.out" 2>"$TMP/py.err"
+rc=$?
+if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then
+  ok "a 15 s campaign against python3-websockets runs to its end (exit $rc)"
+else
+  not_ok "a 15 s campaign against python3-websockets runs to its end (exit $rc)"
+  diag_file "stderr" "$TMP/py.err"
+fi
+sed 's/^/# /' "$TMP/py.out" >&2
+for kind in crash hang memory; do
+  check "python3-websockets: no $kind" grep -qE "^  $kind +0 +0" "$TMP/py.out"
+done
+for f in "$py"/*.case; do
+  [ -e "$f" ] || continue
+  b=$(basename "$f")
+  check "finding $b passes lint" "$WSC" lint "$f"
+  timeout 60 "$WSC" run --case "$f" -f md -o - >"$TMP/py-ref-$b.md" 2>&1
+  check "finding $b passes against the reference server" test $? -eq 0
 done
 
 done_testing
