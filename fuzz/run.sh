@@ -6,7 +6,7 @@
 #                    regressions), then a table: exec/s, corpus, cov/ft, crashes
 #   run.sh regress   replay seeds + fuzz/regressions/<t>/ once through each target (CI)
 #   run.sh coverage  replay seeds + corpus + regressions through the coverage build, then
-#                    line coverage of reference/ per layer (llvm-cov)
+#                    line coverage of reference/ per layer and of the harness parsers (llvm-cov)
 #
 # Environment: FUZZ_OUT (build/fuzz), FUZZ_NAMES (targets without the fuzz_ prefix),
 # FUZZ_SECONDS (60), FUZZ_FLAGS (extra libFuzzer flags), LLVM_SUFFIX (-14 or empty),
