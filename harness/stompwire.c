@@ -1062,9 +1062,30 @@ void wsc_stomp_obs_end(wsc_stomp_obs *o, uint64_t t, uint64_t off) {
 
 /* ---- what the suite sends ---- */
 
+/* The suite's own frame as the suite means it. Before 1.2 a CR before the LF belongs to the
+ * line, but a frame the suite wrote with eol=crlf means CRLF line ends, and brokers commonly
+ * read it so (RabbitMQ answers receipt:r1<CR> with receipt-id:r1). Returns a copy of the frame
+ * with the CRs before LFs of its command and header lines removed and its length in *n, or
+ * NULL when there are none (or no memory: the frame is then read as it is). */
+static uint8_t *suite_lf_frame(const uint8_t *p, const scan *s, size_t *n) {
+  if (!memchr(p, '\r', s->hdr_end)) return NULL;
+  uint8_t *c = malloc(s->len);
+  if (!c) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < s->hdr_end; i++)
+    if (!(p[i] == '\r' && i + 1 < s->hdr_end && p[i + 1] == '\n')) c[k++] = p[i];
+  memcpy(c + k, p + s->hdr_end, s->len - s->hdr_end);
+  *n = k + s->len - s->hdr_end;
+  return c;
+}
+
 static void track_client_frame(wsc_stomp_obs *o, const uint8_t *p, const scan *s) {
   wsc_stomp_msg m;
-  if (wsc_stomp_parse(p, s->len, o->version, &m)) {
+  size_t fn = s->len;
+  uint8_t *lf = o->version < 12 ? suite_lf_frame(p, s, &fn) : NULL;
+  int prc = wsc_stomp_parse(lf ? lf : p, fn, o->version, &m);
+  free(lf);
+  if (prc) {
     o->untracked = true;
     return;
   }
@@ -1122,7 +1143,8 @@ void wsc_stomp_obs_sent(wsc_stomp_obs *o, const uint8_t *p, size_t n) {
       continue;
     }
     scan s;
-    long k = scan_frame(b + i, len - i, o->version, &s);
+    /* read as 1.2 does: CRLF ends a line (suite_lf_frame() says why) */
+    long k = scan_frame(b + i, len - i, 12, &s);
     if (k == SCAN_NEED_MORE) break;
     if (k < 0) {
       o->untracked = true;

@@ -410,6 +410,27 @@ static void test_obs_untracked_cut_independent(void **state) {
   }
 }
 
+/* 1.0/1.1 frames the suite sends with CRLF line ends: the CR is part of the value, but a
+ * broker that reads CRLF as the line end answers "r1" for receipt:r1\r, "s1" for id:s1\r;
+ * both are what the suite asked for (RabbitMQ live campaign). */
+static void test_obs_crlf_values(void **state) {
+  (void)state;
+  obs_fx f;
+  obs_start(&f, 10);
+  SENT(&f, "CONNECT\r\nlogin:g\r\n\r\n\0");
+  SENT(&f, "SUBSCRIBE\r\nid:s1\r\ndestination:/q\r\n\r\n\0");
+  SENT(&f, "SEND\r\ndestination:/q\r\nreceipt:r1\r\n\r\nx\0");
+  MSG(&f, "CONNECTED\nsession:1\n\n\0");
+  MSG(&f, "MESSAGE\nsubscription:s1\nmessage-id:1\ndestination:/q\n\nx\0");
+  MSG(&f, "RECEIPT\nreceipt-id:r1\n\n\0");
+  for (size_t i = 0; i < f.res.nfindings; i++) print_error("%s %s\n", f.res.findings[i].rule, f.res.findings[i].message);
+  assert_int_equal(f.res.nfindings, 0);
+  /* a receipt-id nobody asked for is still one */
+  MSG(&f, "RECEIPT\nreceipt-id:r2\n\n\0");
+  assert_true(finding(&f, "stomp-receipt-id", "STOMP1.0 RC-02"));
+  obs_stop(&f);
+}
+
 static void test_obs_connected_rules(void **state) {
   (void)state;
   obs_fx f;
@@ -467,6 +488,7 @@ int main(void) {
       cmocka_unit_test(test_obs_receipt_and_error),
       cmocka_unit_test(test_obs_syntax_rules),
       cmocka_unit_test(test_obs_connected_rules),
+      cmocka_unit_test(test_obs_crlf_values),
       cmocka_unit_test(test_obs_untracked_cut_independent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
