@@ -783,6 +783,17 @@ static bool in_accept(const char *list, const char *v, size_t vn) {
   return false;
 }
 
+/* Does the suite's unfinished frame (still in the tracker) carry receipt:<v>? */
+static bool pending_asks_receipt(const wsc_stomp_obs *o, const char *v, size_t n) {
+  const uint8_t *p = wsref_buf_head(&o->tx);
+  size_t len = wsref_buf_len(&o->tx);
+  for (size_t i = 0; i + 9 + n <= len; i++)
+    if (p[i] == '\n' && memcmp(p + i + 1, "receipt:", 8) == 0 && memcmp(p + i + 9, v, n) == 0 &&
+        (i + 9 + n == len || p[i + 9 + n] == '\n' || p[i + 9 + n] == '\r'))
+      return true;
+  return false;
+}
+
 /* A complete frame from the target: the sender's rules, then the event. */
 static void server_frame(wsc_stomp_obs *o, const uint8_t *p, const scan *s, uint64_t t,
                          uint64_t off) {
@@ -901,8 +912,13 @@ static void server_frame(wsc_stomp_obs *o, const uint8_t *p, const scan *s, uint
       finding(o, "stomp-receipt-id", "RC-02", t, off, "RECEIPT without receipt-id");
     } else if (!o->untracked && !strset_has(&o->receipts, rid->value, rid->value_len)) {
       printable(pv, sizeof pv, rid->value, rid->value_len, 60);
-      finding(o, "stomp-receipt-id", "RC-02", t, off,
-              "RECEIPT with receipt-id:%s, which no frame of this connection asked for", pv);
+      if (pending_asks_receipt(o, rid->value, rid->value_len))
+        finding(o, "stomp-receipt-id", "RC-02", t, off,
+                "RECEIPT with receipt-id:%s for a frame the suite has not finished sending "
+                "(its content-length or terminating NUL is still to come)", pv);
+      else
+        finding(o, "stomp-receipt-id", "RC-02", t, off,
+                "RECEIPT with receipt-id:%s, which no frame of this connection asked for", pv);
     }
     if (has_body)
       finding(o, "stomp-receipt-body", "RC-04", t, off, "RECEIPT with a %zu-octet body", body);

@@ -429,6 +429,17 @@ static void test_obs_crlf_values(void **state) {
   MSG(&f, "RECEIPT\nreceipt-id:r2\n\n\0");
   assert_true(finding(&f, "stomp-receipt-id", "STOMP1.0 RC-02"));
   obs_stop(&f);
+
+  /* a RECEIPT for a frame whose content-length still asks for octets says so */
+  obs_start(&f, 12);
+  SENT(&f, "CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+  SENT(&f, "SUBSCRIBE\nid:0\ndestination:/q\nreceipt:r1\ncontent-length:1\n\n\0");
+  MSG(&f, "CONNECTED\nversion:1.2\n\n\0");
+  MSG(&f, "RECEIPT\nreceipt-id:r1\n\n\0");
+  assert_int_equal(f.res.nfindings, 1);
+  assert_non_null(strstr(f.res.findings[0].message, "receipt-id:r1 for a frame the suite has not "
+                                                    "finished sending"));
+  obs_stop(&f);
 }
 
 static void test_obs_connected_rules(void **state) {
