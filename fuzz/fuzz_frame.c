@@ -30,14 +30,6 @@ typedef struct run {
   bool in_frame;
 } run;
 
-static void put(wsref_buf *b, const void *p, size_t n) {
-  if (wsref_buf_append(b, p, n) < 0) abort();
-}
-
-static void put_u64(wsref_buf *b, uint64_t v) {
-  put(b, &v, sizeof v);
-}
-
 static void check_header(run *r, const wsref_frame_header *h, const uint8_t *hbytes,
                          size_t hbytes_len) {
   const wsref_frame_parser_options *o = r->opt;
@@ -127,9 +119,9 @@ static void parse_all(run *r, fuzz_chunks *plan) {
           uint8_t rec[8] = {'H',       h->fin,    (uint8_t)(h->rsv1 | h->rsv2 << 1 | h->rsv3 << 2),
                             h->opcode, h->masked, h->header_len,
                             0,         0};
-          put(&r->tr, rec, sizeof rec);
-          put(&r->tr, h->mask, 4);
-          put_u64(&r->tr, h->length);
+          fuzz_put(&r->tr, rec, sizeof rec);
+          fuzz_put(&r->tr, h->mask, 4);
+          fuzz_put_u64(&r->tr, h->length);
           r->in_frame = true;
           r->frame_len = h->length;
           wsref_buf_reset(&r->payload);
@@ -148,16 +140,16 @@ static void parse_all(run *r, fuzz_chunks *plan) {
             uint8_t k = h->masked ? h->mask[(ev.offset + i) & 3] : 0;
             FUZZ_CHECK(ev.data[i] == (uint8_t)(src[i] ^ k));
           }
-          put(&r->payload, ev.data, ev.len);
+          fuzz_put(&r->payload, ev.data, ev.len);
           break;
         }
         case WSREF_FRAME_EV_END: {
           FUZZ_CHECK(r->in_frame);
           FUZZ_CHECK(rc == 0);
           FUZZ_CHECK(wsref_buf_len(&r->payload) == r->frame_len);
-          put(&r->tr, "E", 1);
-          put_u64(&r->tr, r->frame_len);
-          if (r->frame_len) put(&r->tr, wsref_buf_head(&r->payload), wsref_buf_len(&r->payload));
+          fuzz_put(&r->tr, "E", 1);
+          fuzz_put_u64(&r->tr, r->frame_len);
+          if (r->frame_len) fuzz_put(&r->tr, wsref_buf_head(&r->payload), wsref_buf_len(&r->payload));
           r->in_frame = false;
           break;
         }
@@ -171,20 +163,20 @@ static void parse_all(run *r, fuzz_chunks *plan) {
   } while (gpos < r->n);
 
   if (err) {
-    put(&r->tr, "X", 1);
-    put_u64(&r->tr, (uint64_t)(int64_t)err);
+    fuzz_put(&r->tr, "X", 1);
+    fuzz_put_u64(&r->tr, (uint64_t)(int64_t)err);
     FUZZ_CHECK(err <= -200 && err < 0);
     if (!r->opt->max_frame) FUZZ_CHECK(err != WSREF_E_FRAME_TOO_BIG);
     return;
   }
   /* Resting state: what is buffered of an incomplete header, or how far the payload got. */
-  put(&r->tr, "R", 1);
-  put_u64(&r->tr, (uint64_t)p.state);
-  put_u64(&r->tr, p.hhave);
-  put(&r->tr, p.hbuf, p.hhave);
-  put_u64(&r->tr, p.done);
+  fuzz_put(&r->tr, "R", 1);
+  fuzz_put_u64(&r->tr, (uint64_t)p.state);
+  fuzz_put_u64(&r->tr, p.hhave);
+  fuzz_put(&r->tr, p.hbuf, p.hhave);
+  fuzz_put_u64(&r->tr, p.done);
   if (r->in_frame && r->payload.end > r->payload.start)
-    put(&r->tr, wsref_buf_head(&r->payload), wsref_buf_len(&r->payload));
+    fuzz_put(&r->tr, wsref_buf_head(&r->payload), wsref_buf_len(&r->payload));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -33,20 +33,6 @@ static const char request[] =
     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n"
     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
 
-static void put(wsref_buf *b, const void *p, size_t n) {
-  if (n && wsref_buf_append(b, p, n) < 0) abort();
-}
-
-static void put_u64(wsref_buf *b, uint64_t v) {
-  put(b, &v, sizeof v);
-}
-
-static void put_str(wsref_buf *b, const char *s) {
-  size_t n = s ? strlen(s) + 1 : 0;
-  put_u64(b, n);
-  if (s) put(b, s, n);
-}
-
 static bool has_finding(const wsc_result *r, const char *rule) {
   for (size_t i = 0; i < r->nfindings; i++)
     if (strcmp(r->findings[i].rule, rule) == 0) return true;
@@ -68,14 +54,14 @@ static void pop_all(run *r) {
     FUZZ_CHECK(ev.data_len == 0 || ev.data != NULL);
     if (ev.data_len < ev.len && ev.type != WSC_EV_ERROR) FUZZ_CHECK(ev.has_sha256);
     uint8_t rec[8] = {(uint8_t)ev.type, ev.opcode, ev.fin, ev.rsv, ev.has_sha256, 0, 0, 0};
-    put(&r->tr, rec, sizeof rec);
-    put_u64(&r->tr, ev.frames);
-    put_u64(&r->tr, ev.len);
-    put_u64(&r->tr, (uint64_t)(int64_t)ev.code);
-    put_u64(&r->tr, ev.data_len);
-    put(&r->tr, ev.data, ev.data_len);
-    if (ev.has_sha256) put(&r->tr, ev.sha256, sizeof ev.sha256);
-    put_str(&r->tr, ev.detail);
+    fuzz_put(&r->tr, rec, sizeof rec);
+    fuzz_put_u64(&r->tr, ev.frames);
+    fuzz_put_u64(&r->tr, ev.len);
+    fuzz_put_u64(&r->tr, (uint64_t)(int64_t)ev.code);
+    fuzz_put_u64(&r->tr, ev.data_len);
+    fuzz_put(&r->tr, ev.data, ev.data_len);
+    if (ev.has_sha256) fuzz_put(&r->tr, ev.sha256, sizeof ev.sha256);
+    fuzz_put_str(&r->tr, ev.detail);
     if (ev.type == WSC_EV_CLOSE) FUZZ_CHECK(ev.code == -1 || (ev.code >= 0 && ev.code <= 65535));
     wsc_event_free(&ev);
   }
@@ -95,16 +81,16 @@ static void observe(run *r, const wsc_observer_options *opt, const uint8_t *stre
     pos += len;
     pop_all(r);
   } while (pos < n);
-  put(&r->tr, "P", 1);
-  put(&r->tr, wsc_observer_partial(&r->obs) ? "1" : "0", 1);
+  fuzz_put(&r->tr, "P", 1);
+  fuzz_put(&r->tr, wsc_observer_partial(&r->obs) ? "1" : "0", 1);
   for (size_t i = 0; i < r->res.nfindings; i++) {
     const wsc_finding *f = &r->res.findings[i];
     FUZZ_CHECK(f->rule && f->rule[0] && f->clause && f->clause[0] && f->message);
     FUZZ_CHECK(f->rx_offset <= r->end);
-    put_str(&r->tr, f->rule);
-    put_str(&r->tr, f->clause);
-    put_str(&r->tr, f->message);
-    put_u64(&r->tr, f->rx_offset);
+    fuzz_put_str(&r->tr, f->rule);
+    fuzz_put_str(&r->tr, f->clause);
+    fuzz_put_str(&r->tr, f->message);
+    fuzz_put_u64(&r->tr, f->rx_offset);
   }
 }
 
@@ -160,8 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   a.max_kept = b.max_kept = opt.max_kept ? opt.max_kept : WSC_OBSERVER_MAX_KEPT_DEFAULT;
   observe(&a, &opt, stream, n, NULL);
   observe(&b, &opt, stream, n, plan.progress ? &plan : NULL);
-  FUZZ_CHECK(wsref_buf_len(&a.tr) == wsref_buf_len(&b.tr));
-  FUZZ_CHECK(memcmp(wsref_buf_head(&a.tr), wsref_buf_head(&b.tr), wsref_buf_len(&a.tr)) == 0);
+  FUZZ_CHECK(fuzz_same(&a.tr, &b.tr));
 
   /* Text messages kept whole, with no UTF-8 finding, are UTF-8 (by the slow oracle). */
   if (!opt.frame_level && !has_finding(&a.res, "text-invalid-utf8")) {

@@ -29,20 +29,6 @@
 #include "stompwire.h"
 #include "support/common.h"
 
-static void put(wsref_buf *b, const void *p, size_t n) {
-  if (n && wsref_buf_append(b, p, n) < 0) abort();
-}
-
-static void put_u64(wsref_buf *b, uint64_t v) {
-  put(b, &v, sizeof v);
-}
-
-static void put_str(wsref_buf *b, const char *s) {
-  size_t n = s ? strlen(s) + 1 : 0;
-  put_u64(b, n);
-  if (s) put(b, s, n);
-}
-
 /* parse -> encode -> parse gives the same frame. */
 static void round_trip(const uint8_t *frame, size_t n, int version) {
   wsc_stomp_msg a;
@@ -113,12 +99,12 @@ static void pop_all(run *r) {
     FUZZ_CHECK(ev.data_len <= ev.len);
     FUZZ_CHECK(ev.data_len <= r->max_kept);
     uint8_t rec[4] = {(uint8_t)ev.type, ev.opcode, ev.fin, ev.has_sha256};
-    put(&r->tr, rec, sizeof rec);
-    put_u64(&r->tr, ev.frames);
-    put_u64(&r->tr, ev.len);
-    put_u64(&r->tr, ev.data_len);
-    put(&r->tr, ev.data, ev.data_len);
-    put_str(&r->tr, ev.detail);
+    fuzz_put(&r->tr, rec, sizeof rec);
+    fuzz_put_u64(&r->tr, ev.frames);
+    fuzz_put_u64(&r->tr, ev.len);
+    fuzz_put_u64(&r->tr, ev.data_len);
+    fuzz_put(&r->tr, ev.data, ev.data_len);
+    fuzz_put_str(&r->tr, ev.detail);
     if (r->check && ev.type == WSC_EV_STOMP && ev.data_len == ev.len) {
       round_trip(ev.data, ev.data_len, r->rt_version);
       char line[160];
@@ -173,19 +159,19 @@ static void observe(run *r, const wsc_stomp_obs_options *opt, fuzz_in in, fuzz_c
   uint64_t s2c = 0, c2s = 0, te = 0;
   bool hb = wsc_stomp_obs_heartbeats(r->o, &s2c, &c2s);
   bool err = wsc_stomp_obs_error_seen(r->o, &te);
-  put_u64(&r->tr, (uint64_t)v);
-  put_u64(&r->tr, hb ? s2c : UINT64_MAX);
-  put_u64(&r->tr, hb ? c2s : UINT64_MAX);
-  put_u64(&r->tr, err ? te : UINT64_MAX);
+  fuzz_put_u64(&r->tr, (uint64_t)v);
+  fuzz_put_u64(&r->tr, hb ? s2c : UINT64_MAX);
+  fuzz_put_u64(&r->tr, hb ? c2s : UINT64_MAX);
+  fuzz_put_u64(&r->tr, err ? te : UINT64_MAX);
   for (size_t i = 0; i < r->res.nfindings; i++) {
     const wsc_finding *f = &r->res.findings[i];
     FUZZ_CHECK(f->rule && f->rule[0] && f->clause && f->clause[0] && f->message);
     FUZZ_CHECK(strncmp(f->rule, "stomp-", 6) == 0);
     FUZZ_CHECK(f->rx_offset <= off);
-    put_str(&r->tr, f->rule);
-    put_str(&r->tr, f->clause);
-    put_str(&r->tr, f->message);
-    put_u64(&r->tr, f->rx_offset);
+    fuzz_put_str(&r->tr, f->rule);
+    fuzz_put_str(&r->tr, f->clause);
+    fuzz_put_str(&r->tr, f->message);
+    fuzz_put_u64(&r->tr, f->rx_offset);
   }
 }
 
@@ -210,8 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   a.check = true;
   observe(&a, &opt, in, NULL);
   observe(&b, &opt, in, plan.progress ? &plan : NULL);
-  FUZZ_CHECK(wsref_buf_len(&a.tr) == wsref_buf_len(&b.tr));
-  FUZZ_CHECK(memcmp(wsref_buf_head(&a.tr), wsref_buf_head(&b.tr), wsref_buf_len(&a.tr)) == 0);
+  FUZZ_CHECK(fuzz_same(&a.tr, &b.tr));
   for (run *r = &a; r; r = r == &a ? &b : NULL) {
     wsc_stomp_obs_free(r->o);
     wsc_result_free(&r->res);

@@ -785,8 +785,9 @@ static bool in_accept(const char *list, const char *v, size_t vn) {
 
 /* Does the suite's unfinished frame (still in the tracker) carry receipt:<v>? */
 static bool pending_asks_receipt(const wsc_stomp_obs *o, const char *v, size_t n) {
-  const uint8_t *p = wsref_buf_head(&o->tx);
   size_t len = wsref_buf_len(&o->tx);
+  if (len == 0) return false; /* and the buffer may never have had memory: no NULL + 0 */
+  const uint8_t *p = wsref_buf_head(&o->tx);
   for (size_t i = 0; i + 9 + n <= len; i++)
     if (p[i] == '\n' && memcmp(p + i + 1, "receipt:", 8) == 0 && memcmp(p + i + 9, v, n) == 0 &&
         (i + 9 + n == len || p[i + 9 + n] == '\n' || p[i + 9 + n] == '\r'))

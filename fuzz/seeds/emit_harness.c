@@ -36,15 +36,11 @@ static const char k_request[] =
 
 static unsigned g_reports, g_rot;
 
-static void put(wsref_buf *b, const void *p, size_t n) {
-  if (n && wsref_buf_append(b, p, n) < 0) abort();
-}
-
 static void with_prefix(seed_writer write, const char *target, const uint8_t *pre, size_t npre,
                         const uint8_t *p, size_t n) {
   wsref_buf b = WSREF_BUF_INIT;
-  put(&b, pre, npre);
-  put(&b, p, n);
+  fuzz_put(&b, pre, npre);
+  fuzz_put(&b, p, n);
   write(target, fuzz_buf_head(&b), wsref_buf_len(&b));
   wsref_buf_free(&b);
 }
@@ -131,26 +127,26 @@ static void stomp_observer_seeds(seed_writer write, const uint8_t *p, size_t n) 
     size_t end = z ? (size_t)(z - s) + 1 : sn;
     while (end < sn && (s[end] == '\n' || s[end] == '\r')) end++;
     uint8_t rec[3] = {0, (uint8_t)((end - i) & 255), (uint8_t)((end - i) >> 8)};
-    put(&msgs, rec, 3);
-    put(&msgs, s + i, end - i);
+    fuzz_put(&msgs, rec, 3);
+    fuzz_put(&msgs, s + i, end - i);
     i = end;
   }
   static const uint8_t plans[][4] = {{0}, {2, 1, 7}, {3, 13, 2, 64}};
   const uint8_t *plan = plans[g_rot++ % 3];
   wsref_buf b = WSREF_BUF_INIT;
   uint8_t ob = (uint8_t)(vb | 0x20);
-  put(&b, &ob, 1);
-  put(&b, plan, 1u + plan[0]);
-  put(&b, fuzz_buf_head(&msgs), wsref_buf_len(&msgs));
+  fuzz_put(&b, &ob, 1);
+  fuzz_put(&b, plan, 1u + plan[0]);
+  fuzz_put(&b, fuzz_buf_head(&msgs), wsref_buf_len(&msgs));
   write("stomp_observer", fuzz_buf_head(&b), wsref_buf_len(&b));
   /* the same frames after the stream as the suite's own */
   wsref_buf_reset(&b);
-  put(&b, &ob, 1);
-  put(&b, plan, 1u + plan[0]);
+  fuzz_put(&b, &ob, 1);
+  fuzz_put(&b, plan, 1u + plan[0]);
   uint8_t rec[3] = {2, (uint8_t)(sn & 255), (uint8_t)(sn >> 8)};
-  put(&b, rec, 3);
-  put(&b, s, sn);
-  put(&b, fuzz_buf_head(&msgs), wsref_buf_len(&msgs));
+  fuzz_put(&b, rec, 3);
+  fuzz_put(&b, s, sn);
+  fuzz_put(&b, fuzz_buf_head(&msgs), wsref_buf_len(&msgs));
   write("stomp_observer", fuzz_buf_head(&b), wsref_buf_len(&b));
   wsref_buf_free(&b);
   wsref_buf_free(&msgs);

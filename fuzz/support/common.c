@@ -34,6 +34,25 @@ uint8_t *fuzz_dup(const void *src, size_t n) {
   return p;
 }
 
+void fuzz_put(wsref_buf *b, const void *p, size_t n) {
+  if (n && wsref_buf_append(b, p, n) < 0) abort();
+}
+
+void fuzz_put_u64(wsref_buf *b, uint64_t v) {
+  fuzz_put(b, &v, sizeof v);
+}
+
+void fuzz_put_str(wsref_buf *b, const char *s) {
+  size_t n = s ? strlen(s) + 1 : 0;
+  fuzz_put_u64(b, n);
+  if (s) fuzz_put(b, s, n);
+}
+
+bool fuzz_same(const wsref_buf *a, const wsref_buf *b) {
+  return wsref_buf_len(a) == wsref_buf_len(b) &&
+         memcmp(fuzz_buf_head(a), fuzz_buf_head(b), wsref_buf_len(a)) == 0;
+}
+
 /* ---- chunk plans ---- */
 
 void fuzz_chunks_read(fuzz_chunks *c, fuzz_in *in) {

@@ -121,4 +121,11 @@ static inline const uint8_t *fuzz_buf_head(const wsref_buf *b) {
 /* Copies src into a fresh heap block of exactly n bytes (ASan sees any overread). */
 uint8_t *fuzz_dup(const void *src, size_t n);
 
+/* Transcripts (what a run observed, for comparing two runs): append or abort. */
+void fuzz_put(wsref_buf *b, const void *p, size_t n);
+void fuzz_put_u64(wsref_buf *b, uint64_t v);
+void fuzz_put_str(wsref_buf *b, const char *s); /* length-prefixed; NULL differs from "" */
+/* Same length, same octets. */
+bool fuzz_same(const wsref_buf *a, const wsref_buf *b);
+
 #endif

@@ -430,6 +430,16 @@ static void test_obs_crlf_values(void **state) {
   assert_true(finding(&f, "stomp-receipt-id", "STOMP1.0 RC-02"));
   obs_stop(&f);
 
+  /* a RECEIPT before the suite sent anything (nothing pending: the fuzz target found the
+   * pending-frame check reading an empty, never-allocated buffer) */
+  obs_start(&f, 12);
+  SENT(&f, "CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+  MSG(&f, "CONNECTED\nversion:1.2\n\n\0");
+  MSG(&f, "RECEIPT\nreceipt-id:r4\n\n\0");
+  assert_int_equal(f.res.nfindings, 1);
+  assert_non_null(strstr(f.res.findings[0].message, "which no frame of this connection asked"));
+  obs_stop(&f);
+
   /* a RECEIPT for a frame whose content-length still asks for octets says so */
   obs_start(&f, 12);
   SENT(&f, "CONNECT\naccept-version:1.2\nhost:h\n\n\0");
