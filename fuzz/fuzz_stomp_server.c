@@ -697,6 +697,10 @@ static void on_server_message(ctx *x, conn *c, unsigned op, const uint8_t *p, si
   /* The broker assembles MESSAGE by hand (encode once per version): it must be what the
    * codec's encoder writes for the same frame. */
   FUZZ_CHECK(g.enc_rc == 0);
+  if (wsref_buf_len(&g.enc) != n || memcmp(fuzz_buf_head(&g.enc), p, n) != 0) {
+    trace_bytes("re-encoded", c->inst, fuzz_buf_head(&g.enc), wsref_buf_len(&g.enc));
+    if (g_trace) fprintf(stderr, "    (decoded and re-encoded as STOMP 1.%d)\n", g.v % 10);
+  }
   FUZZ_CHECK(wsref_buf_len(&g.enc) == n && memcmp(fuzz_buf_head(&g.enc), p, n) == 0);
   switch (g.cmd) {
     case WSREF_STOMP_CONNECTED:

@@ -48,22 +48,35 @@ static queued *pop(wsref_send_limit *d) {
   return q;
 }
 
-/* The session output emptied: hand it everything queued meanwhile as the next batch. */
-static void on_drain(wsref_session *s, void *ud) {
-  wsref_send_limit *d = ud;
-  if (d->flushing) return;
+/* Hands everything queued to the session, in order. Returns 0 or the first send error. */
+static int hand_over(wsref_send_limit *d) {
+  if (d->flushing) return 0;
   d->flushing = true;
+  int err = 0;
   queued *q;
   while ((q = pop(d))) {
     wsref_message m = {q->type, q->data, q->len, q->is_last};
-    int rc = wsref_session_send(s, &m);
+    int rc = wsref_session_send(d->s, &m);
     free(q);
+    if (rc && !err) err = rc;
     if (rc == WSREF_E_STATE) {
       clear_queue(d);
       break;
     }
   }
   d->flushing = false;
+  return err;
+}
+
+/* The session output emptied: hand it everything queued meanwhile as the next batch. */
+static void on_drain(wsref_session *s, void *ud) {
+  (void)s;
+  hand_over(ud);
+}
+
+int wsref_send_limit_flush(wsref_send_limit *d) {
+  if (!d) return WSREF_E_INVALID_ARG;
+  return hand_over(d);
 }
 
 wsref_send_limit *wsref_send_limit_new(wsref_session *s, uint32_t send_time_limit_ms,

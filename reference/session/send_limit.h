@@ -24,6 +24,10 @@ wsref_send_limit *wsref_send_limit_new(wsref_session *s, uint32_t send_time_limi
                                        size_t buffer_limit, enum wsref_overflow overflow);
 void wsref_send_limit_free(wsref_send_limit *d);
 int wsref_send_limit_send(wsref_send_limit *d, const wsref_message *m);
+/* Hands everything queued to the session now, in order, whatever it has buffered: for a last
+ * message that goes to the session directly and must still come after them (the STOMP ERROR
+ * before the close). Returns 0 or the first error a send gave. */
+int wsref_send_limit_flush(wsref_send_limit *d);
 size_t wsref_send_limit_queued_bytes(const wsref_send_limit *d);
 size_t wsref_send_limit_dropped(const wsref_send_limit *d);   /* messages dropped so far */
 wsref_session *wsref_send_limit_session(wsref_send_limit *d);

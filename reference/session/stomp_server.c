@@ -230,6 +230,8 @@ static int raw_send(wsref_stomp_conn *c, const uint8_t *p, size_t n, bool binary
   if (c->closed) return WSREF_E_STATE;
   wsref_message m = {binary ? WSREF_MSG_BINARY : WSREF_MSG_TEXT, p, n, true};
   hold(c);
+  /* direct (the ERROR): past the send limit, but after everything queued before it */
+  if (direct) wsref_send_limit_flush(c->sl);
   int rc = direct ? wsref_session_send(c->s, &m) : wsref_send_limit_send(c->sl, &m);
   if (rc == 0) c->last_write = conn_now(c);
   release(c);

@@ -155,6 +155,24 @@ static void test_queue_and_flush_on_drain(void **state) {
   expect_out(t, "81 01 78");
 }
 
+/* flush: the queue goes to the session now, in order, before a message sent to the session
+ * directly (the STOMP ERROR before the close). */
+static void test_flush_now(void **state) {
+  tc *t = *state;
+  t->d = wsref_send_limit_new(t->s, 1000, 100, WSREF_OVERFLOW_TERMINATE);
+  assert_int_equal(send_text(t, "A"), 0);  /* in flight */
+  assert_int_equal(send_text(t, "BB"), 0); /* queued */
+  assert_int_equal(wsref_send_limit_queued_bytes(t->d), 2);
+  assert_int_equal(wsref_send_limit_flush(t->d), 0);
+  assert_int_equal(wsref_send_limit_queued_bytes(t->d), 0);
+  wsref_message last = {WSREF_MSG_TEXT, (const uint8_t *)"Z", 1, true};
+  assert_int_equal(wsref_session_send(t->s, &last), 0);
+  flush(t, 1000);
+  expect_out(t, "81 01 41 81 02 42 42 81 01 5a");
+  assert_int_equal(wsref_send_limit_flush(t->d), 0); /* nothing queued: nothing to do */
+  assert_int_equal(wsref_send_limit_flush(NULL), WSREF_E_INVALID_ARG);
+}
+
 static void test_terminate_on_buffer_limit(void **state) {
   tc *t = *state;
   t->d = wsref_send_limit_new(t->s, 60000, 10, WSREF_OVERFLOW_TERMINATE);
@@ -270,6 +288,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_direct_when_idle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_and_flush_on_drain, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_flush_now, setup, teardown),
       cmocka_unit_test_setup_teardown(test_terminate_on_buffer_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drop_oldest, setup, teardown),
       cmocka_unit_test_setup_teardown(test_time_limit, setup, teardown),

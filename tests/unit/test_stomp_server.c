@@ -1138,6 +1138,25 @@ static void test_slow_consumer_terminated(void **state) {
   assert_int_equal(wsref_session_state(c->s), WSREF_STATE_CLOSED);
 }
 
+/* The ERROR goes past the send limit, but never ahead of frames queued before it: with the
+ * client not reading, CONNECTED sits in the session output and a RECEIPT in the decorator;
+ * then a bad frame. The ERROR used to go straight to the session, ahead of the RECEIPT (which
+ * was then lost behind the close). fuzz_stomp_server found it (an ERROR before CONNECTED). */
+static void test_error_after_queued_frames(void **state) {
+  tenv *t = *state;
+  start(t, WSREF_STOMP_PROFILE_SPEC, NULL);
+  cli *c = open_cli(t, 0, "Sec-WebSocket-Protocol: v12.stomp\r\n");
+  SEND(t, c, "CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0");
+  wsref_stomp_conn *sc = wsref_stomp_conn_of(c->s);
+  wsref_stomp_header h = {"receipt-id", 10, "queued", 6};
+  wsref_stomp_frame f = {WSREF_STOMP_RECEIPT, &h, 1, NULL, 0};
+  assert_int_equal(wsref_stomp_conn_send(sc, &f), 0);
+  SEND(t, c, "SEND\n\nx\0"); /* no destination */
+  expect_connected(t, c, "version:1.2\nheart-beat:10000,10000\n");
+  EXPECT(t, c, "RECEIPT\nreceipt-id:queued\n\n\0");
+  expect_error(t, c, "SEND frame has no destination header", NULL, 1002);
+}
+
 static void test_deadline_of_other_sessions(void **state) {
   tenv *t = *state;
   start(t, WSREF_STOMP_PROFILE_SPEC, NULL);
@@ -1192,6 +1211,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_spring_receipts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spring_connect_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_slow_consumer_terminated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_error_after_queued_frames, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deadline_of_other_sessions, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
