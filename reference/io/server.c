@@ -62,7 +62,7 @@ struct wsref_server {
   conn *zombies;
   atomic_uint stop_requests;
   unsigned stops_seen;
-  uint64_t sessions_made; /* session ids: 1, 2, ... (options.id), unless the user set one */
+  uint64_t sessions_made; /* session ids count up from options.session.id (1 when 0) */
   bool draining;
   bool ran;
 };
@@ -393,8 +393,7 @@ static void conn_open(wsref_server *srv, int fd, const struct sockaddr_storage *
   c->io.log = on_session_log;
   c->io.io_ud = c;
   wsref_session_options so = srv->o.session;
-  ++srv->sessions_made;
-  if (!so.id) so.id = srv->sessions_made;
+  so.id = (srv->o.session.id ? srv->o.session.id : 1) + srv->sessions_made++;
   c->s = wsref_session_new_server(srv->reg, &so, &c->io, c->addr, now_of(srv));
   if (c->s && srv->tls) c->tls = wsref_tls_conn_new(srv->tls, fd);
   if (!c->s || (srv->tls && !c->tls) || wsref_loop_add(srv->loop, &c->w, fd, EPOLLIN) != 0) {

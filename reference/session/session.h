@@ -95,8 +95,9 @@ typedef struct wsref_session_options {
   uint64_t seed;             /* client mask PRNG seed (io layer passes random bytes) */
   uint64_t id;               /* session id, shown in hex; 0 (default) = derived from the
                                 session's address, clock and seed. The embeddable server
-                                numbers its sessions 1, 2, ... so ids are unique per server
-                                and repeatable (fuzz reproducers, logs of a replayed run). */
+                                numbers its sessions from this value (1, 2, ... when 0), so
+                                ids are unique per server and repeatable (fuzz reproducers,
+                                logs of a replayed run). */
 } wsref_session_options;
 
 /* Defaults for every field. */

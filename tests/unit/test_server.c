@@ -660,6 +660,25 @@ static void test_log_lines(void **state) {
   assert_int_equal(stop(t), 0);
 }
 
+/* options.session.id sets where the numbering starts (hex in the log). */
+static void test_session_id_base(void **state) {
+  (void)state;
+  wsref_server_options o;
+  wsref_server_options_default(&o);
+  o.session.id = 0x100;
+  tsrv *t = start(&o);
+  for (int i = 0; i < 2; i++) {
+    int fd = dial(t->port);
+    handshake_path(fd, "/echo");
+    close_handshake(fd);
+    close(fd);
+  }
+  for (int i = 0; i < 100 && !log_has(t, "[101 127.0.0.1:"); i++) pause_ms(5);
+  assert_true(log_has(t, "[100 127.0.0.1:"));
+  assert_true(log_has(t, "[101 127.0.0.1:"));
+  assert_int_equal(stop(t), 0);
+}
+
 static void test_options_and_errors(void **state) {
   (void)state;
   wsref_registry *reg = wsref_registry_new();
@@ -728,6 +747,7 @@ int main(void) {
       cmocka_unit_test(test_broadcast_to_other_sessions),
       cmocka_unit_test(test_max_connections),
       cmocka_unit_test(test_log_lines),
+      cmocka_unit_test(test_session_id_base),
       cmocka_unit_test(test_options_and_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
