@@ -769,9 +769,18 @@ static bool server_ok(const char *s, size_t n) {
   return true;
 }
 
+/* The suite's values are tracked as read with CRLF line ends (suite_lf_frame()); a broker
+ * that keeps the CR (1.0/1.1 read it as part of the line) echoes "r1<CR>" for receipt:r1<CR>. */
+static size_t kept_cr(const wsc_stomp_obs *o, const char *v, size_t n) {
+  return o->version < 12 && n && v[n - 1] == '\r' ? n - 1 : n;
+}
+
 static const sub *find_sub(const wsc_stomp_obs *o, const char *id, size_t n) {
-  for (size_t i = o->nsubs; i-- > 0;)
-    if (strlen(o->subs[i].id) == n && memcmp(o->subs[i].id, id, n) == 0) return &o->subs[i];
+  size_t k = kept_cr(o, id, n);
+  for (size_t i = o->nsubs; i-- > 0;) {
+    size_t l = strlen(o->subs[i].id);
+    if ((l == n || l == k) && memcmp(o->subs[i].id, id, l) == 0) return &o->subs[i];
+  }
   return NULL;
 }
 
@@ -911,7 +920,8 @@ static void server_frame(wsc_stomp_obs *o, const uint8_t *p, const scan *s, uint
     const wsc_stomp_header *rid = H("receipt-id");
     if (!rid) {
       finding(o, "stomp-receipt-id", "RC-02", t, off, "RECEIPT without receipt-id");
-    } else if (!o->untracked && !strset_has(&o->receipts, rid->value, rid->value_len)) {
+    } else if (!o->untracked && !strset_has(&o->receipts, rid->value, rid->value_len) &&
+               !strset_has(&o->receipts, rid->value, kept_cr(o, rid->value, rid->value_len))) {
       printable(pv, sizeof pv, rid->value, rid->value_len, 60);
       if (pending_asks_receipt(o, rid->value, rid->value_len))
         finding(o, "stomp-receipt-id", "RC-02", t, off,

@@ -430,6 +430,17 @@ static void test_obs_crlf_values(void **state) {
   assert_true(finding(&f, "stomp-receipt-id", "STOMP1.0 RC-02"));
   obs_stop(&f);
 
+  /* a strict 1.1 broker keeps the CR as part of the value: "r1<CR>" is the suite's too */
+  obs_start(&f, 11);
+  SENT(&f, "CONNECT\naccept-version:1.1\nhost:h\n\n\0");
+  SENT(&f, "SUBSCRIBE\nid:s1\r\ndestination:/q\n\n\0");
+  SENT(&f, "SEND\ndestination:/q\nreceipt:r1\r\n\nx\0");
+  MSG(&f, "CONNECTED\nversion:1.1\n\n\0");
+  MSG(&f, "MESSAGE\nsubscription:s1\r\nmessage-id:1\ndestination:/q\n\nx\0");
+  MSG(&f, "RECEIPT\nreceipt-id:r1\r\n\n\0");
+  assert_int_equal(f.res.nfindings, 0);
+  obs_stop(&f);
+
   /* a RECEIPT before the suite sent anything (nothing pending: the fuzz target found the
    * pending-frame check reading an empty, never-allocated buffer) */
   obs_start(&f, 12);
