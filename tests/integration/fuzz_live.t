@@ -72,20 +72,28 @@ else
 fi
 
 # ---- the reference server survives a campaign --------------------------------------------
+# campaign NAME TARGET [ARGS...]: a campaign writing $TMP/NAME.out/.err, judged as one that
+# must run to its end (exit 0 or 1) with no crash, hang or memory finding; rc is its exit.
+campaign() {
+  local name=$1 target=$2
+  shift 2
+  timeout 300 "$WSC" fuzz "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  rc=$?
+  if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then
+    ok "a campaign against $target runs to its end (exit $rc)"
+  else
+    not_ok "a campaign against $target runs to its end (exit $rc)"
+    diag_file "stderr" "$TMP/$name.err"
+  fi
+  sed 's/^/# /' "$TMP/$name.out" >&2
+  for kind in crash hang memory; do
+    check "$target: no $kind" grep -qE "^  $kind +0 +0" "$TMP/$name.out"
+  done
+}
+
 out=$TMP/ref
-timeout 300 "$WSC" fuzz --seed 1 --time 10s --hang-timeout 2s -o "$out" \
-  --exec "$SERVER --port {port}" 'ws://127.0.0.1:{port}/echo' >"$TMP/ref.out" 2>"$TMP/ref.err"
-rc=$?
-if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then
-  ok "a 10 s campaign against wsref-server runs to its end (exit $rc)"
-else
-  not_ok "a 10 s campaign against wsref-server runs to its end (exit $rc)"
-  diag_file "stderr" "$TMP/ref.err"
-fi
-sed 's/^/# /' "$TMP/ref.out" >&2
-for kind in crash hang memory; do
-  check "wsref-server: no $kind" grep -qE "^  $kind +0 +0" "$TMP/ref.out"
-done
+campaign ref wsref-server --seed 1 --time 10s --hang-timeout 2s -o "$out" \
+  --exec "$SERVER --port {port}" 'ws://127.0.0.1:{port}/echo'
 if [ "$rc" -eq 1 ]; then
   # only protocol findings may explain a 1: each is listed with its file for the report
   for f in "$out"/protocol-*.txt; do diag_file "protocol finding" "$f"; done
@@ -184,20 +192,9 @@ if ! "$PY" -c 'import websockets' 2>/dev/null; then
   done_testing
 fi
 py=$TMP/pyws
-timeout 300 "$WSC" fuzz --seed 11 --time 15s --hang-timeout 2s --shrink-time 5s --max-findings 2 \
-  -o "$py" --exec "$PY $PEERS/py_echo_server.py --port {port}" 'ws://127.0.0.1:{port}/' \
-  >"$TMP/py.out" 2>"$TMP/py.err"
-rc=$?
-if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then
-  ok "a 15 s campaign against python3-websockets runs to its end (exit $rc)"
-else
-  not_ok "a 15 s campaign against python3-websockets runs to its end (exit $rc)"
-  diag_file "stderr" "$TMP/py.err"
-fi
-sed 's/^/# /' "$TMP/py.out" >&2
-for kind in crash hang memory; do
-  check "python3-websockets: no $kind" grep -qE "^  $kind +0 +0" "$TMP/py.out"
-done
+campaign py python3-websockets --seed 11 --time 15s --hang-timeout 2s --shrink-time 5s \
+  --max-findings 2 -o "$py" --exec "$PY $PEERS/py_echo_server.py --port {port}" \
+  'ws://127.0.0.1:{port}/'
 for f in "$py"/*.case; do
   [ -e "$f" ] || continue
   b=$(basename "$f")
