@@ -58,13 +58,22 @@ free_port_triple() {
 # start takes seconds); sets RABBIT_PID and RABBIT_URL (ws://127.0.0.1:PORT/ws). Returns 1
 # with diagnostics when it did not come up. Callers first check rabbitmq_unavailable.
 start_rabbitmq() {
-  local name=$1 port
-  port=$(free_port_triple) || { diag "no free port for RabbitMQ"; return 1; }
-  start_bg "$name" timeout 900 "$RABBITMQ_SH" "$port"
-  RABBIT_PID=$BG_PID
-  # an install may come first (apt-get, bounded by scripts/rabbitmq.sh)
-  wait_listen "$name" "$RABBIT_PID" 700 || return 1
-  RABBIT_URL=$LISTEN_URL/ws
+  local name=$1 port attempt
+  # Two attempts on fresh ports: the Erlang VM now and then fails to start its distribution
+  # ("nodistribution", seen once in CI) although the ports were free a moment before.
+  for attempt in 1 2; do
+    port=$(free_port_triple) || { diag "no free port for RabbitMQ"; return 1; }
+    start_bg "$name" timeout 900 "$RABBITMQ_SH" "$port"
+    RABBIT_PID=$BG_PID
+    # an install may come first (apt-get, bounded by scripts/rabbitmq.sh)
+    if wait_listen "$name" "$RABBIT_PID" 700; then
+      RABBIT_URL=$LISTEN_URL/ws
+      return 0
+    fi
+    stop_rabbitmq
+    [ "$attempt" -eq 1 ] && diag "RabbitMQ did not start on port $port; trying once more"
+  done
+  return 1
 }
 
 # stop_rabbitmq: SIGTERM (scripts/rabbitmq.sh stops the broker and its helpers, removes its
